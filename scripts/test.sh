@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Install everything the test suite needs, start its services, run it.
+# Used as-is by the README's Quick start and by .ci/run. Extra arguments go to pytest.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+python3 -m pip install -q --disable-pip-version-check -r requirements-dev.txt -e . || {
+  echo "error: pip install failed" >&2; exit 1; }
+
+# System packages and services the tests use (browser, database), when missing.
+if [ -x scripts/test_services.sh ]; then
+  source scripts/test_services.sh || { echo "error: test services failed to start" >&2; exit 1; }
+fi
+
+python3 -m pytest "$@"
+rc=$?
+if [ "$rc" -eq 5 ]; then
+  echo "error: pytest collected no tests; that is a failure, not a pass" >&2
+  exit 1
+fi
+exit "$rc"
