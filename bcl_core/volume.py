@@ -185,6 +185,20 @@ class Volume:
             )
         return replace(self, array=array, modality=modality or self.modality)
 
+    def right_handed(self) -> Volume:
+        """The same image on a right-handed grid (slice axis = row x column, as DICOM stacks).
+
+        A left-handed volume (``det(direction) < 0``) gets its slice order reversed, so that a
+        DICOM reader, which sorts slices along the normal ``row x column``, reads it back with
+        the same voxel positions. Right-handed volumes are returned unchanged.
+        """
+        if np.linalg.det(self.direction) > 0:
+            return self
+        direction = np.array(self.direction)
+        direction[:, 2] *= -1
+        last = self.index_to_mm((0.0, 0.0, float(self.n_slices - 1)))
+        return replace(self, array=self.array[::-1], origin=tuple(last), direction=direction)
+
     def same_grid(self, other: Volume, tolerance_mm: float = 1e-3) -> bool:
         """Whether ``other`` has the same voxel grid (shape, spacing, origin, direction)."""
         return (

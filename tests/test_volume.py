@@ -150,3 +150,18 @@ def test_bad_geometry_is_refused(kwargs: dict, match: str) -> None:
 )
 def test_plane_of_normal(normal: list[float], plane: str) -> None:
     assert plane_of_normal(normal) == plane
+
+
+def test_right_handed_keeps_voxel_positions() -> None:
+    rng = np.random.default_rng(3)
+    left = np.array([[0, 0, 1], [1, 0, 0], [0, -1, 0]], float)
+    assert np.linalg.det(left) < 0
+    volume = Volume(rng.normal(size=(4, 5, 6)), spacing=(1, 2, 3), origin=(1, 2, 3),
+                    direction=left)
+    flipped = volume.right_handed()
+    assert np.linalg.det(flipped.direction) > 0
+    for k, j, i in [(0, 0, 0), (3, 4, 5), (1, 2, 3)]:
+        position = volume.index_to_mm((i, j, k))
+        kk, jj, ii = flipped.nearest_voxel(position)
+        assert flipped.array[kk, jj, ii] == volume.array[k, j, i]
+    assert flipped.right_handed() is flipped
