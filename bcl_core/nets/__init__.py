@@ -1,0 +1,1 @@
+"""PyTorch/MONAI model definitions (torch only: never imported by the inference path)."""

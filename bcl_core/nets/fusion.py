@@ -1,0 +1,146 @@
+"""Intermediate-fusion CNN for bone cement leakage types I-IV (training side; imports torch).
+
+One 3D residual encoder per modality (MONAI ``ResidualUnit`` blocks), global average pooling,
+a shared representation layer fed by both, and multi-task logits: one per leakage type plus
+"any leakage". The same class builds the CT-only and MRI-only ablation models.
+
+:class:`FusionWithCAM` wraps a trained model for ONNX export: one call returns the
+probabilities, the logits and a Grad-CAM map per type and modality. The head after the last
+convolutional stage is pooling -> linear -> ReLU -> linear, so the gradient of each logit with
+respect to the last stage's activations is written out in closed form (the ReLU gate times the
+weights); no autograd is needed at run time, and ONNX Runtime computes the maps without torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from monai.networks.blocks import ResidualUnit
+from torch import nn
+
+#: Output heads in order; the sidecar repeats this list for inference.
+HEAD_NAMES: tuple[str, ...] = ("type1", "type2", "type3", "type4", "any")
+MODALITIES: tuple[str, ...] = ("ct", "mr")
+
+
+class ModalityEncoder(nn.Module):
+    """Four residual stages (stride 2, 2, 2, 1) mapping ``(B, 1, D, H, W)`` to a feature map.
+
+    The last stage keeps its resolution so Grad-CAM maps are 1/8 of the input size, not 1/16.
+    """
+
+    def __init__(self, channels: Sequence[int] = (16, 32, 64, 128),
+                 strides: Sequence[int] = (2, 2, 2, 1), dropout: float = 0.0) -> None:
+        super().__init__()
+        stages: list[nn.Module] = []
+        in_channels = 1
+        for out_channels, stride in zip(channels, strides, strict=True):
+            stages.append(ResidualUnit(3, in_channels, out_channels, strides=stride,
+                                       subunits=2, norm="INSTANCE", act="PRELU",
+                                       dropout=dropout))
+            in_channels = out_channels
+        self.stages = nn.Sequential(*stages)
+        self.out_channels = in_channels
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """Last-stage activations ``(B, C, d, h, w)``."""
+        return self.stages(image)
+
+
+class FusionNet(nn.Module):
+    """Encoders per modality -> pooled features -> shared layer -> one logit per head.
+
+    Parameters
+    ----------
+    modalities:
+        ``("ct", "mr")`` for fusion, ``("ct",)`` or ``("mr",)`` for the ablations.
+    channels:
+        Encoder channels per stage.
+    shared_features:
+        Width of the shared representation layer.
+    dropout:
+        Dropout before the shared layer and inside the encoders (training only).
+    """
+
+    def __init__(self, modalities: Sequence[str] = MODALITIES,
+                 channels: Sequence[int] = (16, 32, 64, 128), shared_features: int = 64,
+                 dropout: float = 0.1) -> None:
+        super().__init__()
+        unknown = set(modalities) - set(MODALITIES)
+        if unknown or not modalities:
+            raise ValueError(f"modalities must be a non-empty subset of {MODALITIES}")
+        self.modalities = tuple(m for m in MODALITIES if m in modalities)
+        self.encoders = nn.ModuleDict(
+            {m: ModalityEncoder(channels, dropout=dropout / 2) for m in self.modalities}
+        )
+        pooled = sum(self.encoders[m].out_channels for m in self.modalities)
+        self.dropout = nn.Dropout(dropout)
+        self.shared = nn.Linear(pooled, shared_features)
+        self.heads = nn.Linear(shared_features, len(HEAD_NAMES))
+
+    def features(self, images: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Last-stage activations per modality."""
+        return {m: self.encoders[m](images[m]) for m in self.modalities}
+
+    def head(self, activations: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits and the shared layer's pre-activation from last-stage activations."""
+        pooled = torch.cat([activations[m].mean(dim=(2, 3, 4)) for m in self.modalities], dim=1)
+        pre_activation = self.shared(self.dropout(pooled))
+        return self.heads(F.relu(pre_activation)), pre_activation
+
+    def forward(self, ct: torch.Tensor | None = None, mr: torch.Tensor | None = None
+                ) -> torch.Tensor:
+        """Logits ``(B, len(HEAD_NAMES))`` from the crops of the modalities this model uses."""
+        images = {"ct": ct, "mr": mr}
+        missing = [m for m in self.modalities if images[m] is None]
+        if missing:
+            raise ValueError(f"missing input crops: {missing}")
+        logits, _ = self.head(self.features(images))  # type: ignore[arg-type]
+        return logits
+
+
+class FusionWithCAM(nn.Module):
+    """Export wrapper: probabilities, logits and per-head Grad-CAM maps in one forward pass.
+
+    Outputs, in order: ``probabilities (B, H)``, ``logits (B, H)`` and, per modality,
+    ``cam_<modality> (B, H, D, H, W)``: the ReLU of the gradient-weighted activations of the
+    last stage, trilinearly upsampled to the input crop size and scaled to [0, 1] per map
+    (a map with no positive evidence stays 0).
+    """
+
+    def __init__(self, model: FusionNet) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, ct: torch.Tensor, mr: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """See the class docstring; both crops are always inputs so the graph has one shape."""
+        model = self.model
+        images = {"ct": ct, "mr": mr}
+        activations = model.features(images)
+        logits, pre_activation = model.head(activations)
+        gate = (pre_activation > 0).to(logits.dtype)  # derivative of ReLU
+        # d logit_h / d pooled = heads.W[h] * gate  @  shared.W   -> (B, H, pooled)
+        jacobian = torch.matmul(model.heads.weight.unsqueeze(0) * gate.unsqueeze(1),
+                                model.shared.weight)
+        outputs: list[torch.Tensor] = [torch.sigmoid(logits), logits]
+        offset = 0
+        for modality in model.modalities:
+            acts = activations[modality]
+            n_channels = acts.shape[1]
+            n_voxels = acts.shape[2] * acts.shape[3] * acts.shape[4]
+            # Pooling is a mean, so d pooled / d A is 1/N everywhere: alpha = jacobian / N.
+            alpha = jacobian[:, :, offset:offset + n_channels] / n_voxels
+            offset += n_channels
+            cam = F.relu(torch.einsum("bhc,bcxyz->bhxyz", alpha, acts))
+            cam = F.interpolate(cam, size=images[modality].shape[2:], mode="trilinear",
+                                align_corners=False)
+            peak = cam.amax(dim=(2, 3, 4), keepdim=True)
+            outputs.append(cam / torch.clamp(peak, min=1e-12))
+        return tuple(outputs)
+
+
+def output_names(modalities: Sequence[str]) -> list[str]:
+    """ONNX output names of :class:`FusionWithCAM` for a model with ``modalities``."""
+    return ["probabilities", "logits", *[f"cam_{m}" for m in MODALITIES if m in modalities]]
