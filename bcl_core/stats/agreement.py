@@ -72,9 +72,11 @@ def weighted_kappa(
     table = contingency_table(a, b)
     if table.shape[0] < 2:
         raise StatsError("kappa is undefined: both raters used one single category for every case.")
-    result = cohens_kappa(table, wt=weights, return_results=True) if weights else cohens_kappa(
-        table, return_results=True
-    )
+    with np.errstate(invalid="ignore"):  # statsmodels takes sqrt of a -0.0 variance at kappa = 1
+        if weights:
+            result = cohens_kappa(table, wt=weights, return_results=True)
+        else:
+            result = cohens_kappa(table, return_results=True)
     kappa = float(result.kappa)
     if not np.isfinite(kappa):
         raise StatsError("kappa is undefined for these ratings (chance agreement is 1).")

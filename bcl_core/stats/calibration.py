@@ -46,9 +46,10 @@ def calibration_summary(y_true: ArrayLike, probabilities: ArrayLike, n_bins: int
     if n_bins < 1:
         raise StatsError(f"number of calibration bins must be positive, got {n_bins}.")
     observed, predicted = calibration_curve(labels, probs, n_bins=n_bins, strategy="uniform")
-    # Same bin edges as calibration_curve (uniform on [0, 1], right edge inclusive).
+    # The bins calibration_curve uses (uniform edges, searchsorted to the left), so the counts
+    # line up with its non-empty bins.
     edges = np.linspace(0.0, 1.0, n_bins + 1)
-    bin_ids = np.searchsorted(edges[1:-1], probs, side="right")
+    bin_ids = np.searchsorted(edges[1:-1], probs)
     counts = np.bincount(bin_ids, minlength=n_bins)
     counts = counts[counts > 0]
     ece = float(np.sum(counts * np.abs(observed - predicted)) / labels.size)

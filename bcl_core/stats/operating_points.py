@@ -37,7 +37,9 @@ def _curve(y_true: ArrayLike, scores: ArrayLike) -> tuple[np.ndarray, np.ndarray
 def youden_point(y_true: ArrayLike, scores: ArrayLike) -> OperatingPoint:
     """Threshold maximising Youden's J = sensitivity + specificity - 1 (first of ties, highest threshold)."""
     fpr, tpr, thresholds = _curve(y_true, scores)
-    best = int(np.argmax(tpr - fpr))
+    youden = tpr - fpr
+    # Ties within rounding (e.g. 2/3 - 0 vs 1 - 1/3) go to the highest threshold.
+    best = int(np.flatnonzero(youden >= youden.max() - 1e-12)[0])
     return OperatingPoint("youden", float(thresholds[best]), float(tpr[best]), float(1.0 - fpr[best]))
 
 
