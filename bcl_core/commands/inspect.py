@@ -1,0 +1,76 @@
+"""``bcl inspect PATH [--json]``: list the image series in a folder, file or zip.
+
+Exit 0 when at least one series can be read and decoded (even one unfit for prediction; the
+table says why); exit 2 with one ``error: ...`` line when none can.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from bcl_core.errors import SeriesError
+from bcl_core.io.dicom_reader import DicomScan, inspect_input
+from bcl_core.io.dicom_series import SeriesInfo
+
+_COLUMNS = ("#", "modality", "plane", "description", "size (i x j x k)", "spacing mm",
+            "role", "fit", "problems")
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``inspect`` subcommand."""
+    parser = subparsers.add_parser(
+        "inspect",
+        help="list the image series in a folder, file or zip",
+        description="List the image series found (modality, orientation, size, spacing, "
+        "problems, whether each can serve for prediction).",
+    )
+    parser.add_argument("path", help="folder (searched recursively), DICOM file or zip")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.set_defaults(func=run)
+
+
+def _problems_text(info: SeriesInfo) -> str:
+    if not info.problems:
+        return "-"
+    return "; ".join(f"{p.outcome}: {p.message}" for p in info.problems)
+
+
+def _row(info: SeriesInfo) -> tuple[str, ...]:
+    spacing = "x".join(f"{s:.3g}" for s in info.spacing) if info.spacing else "-"
+    role = info.role if info.weighting is None else f"{info.role} ({info.weighting})"
+    fit = "yes" if info.fit_for_prediction else f"no: {info.unfit_reason}"
+    return (str(info.index), info.modality, info.plane or "-", info.description or "-",
+            f"{info.columns}x{info.rows}x{info.n_slices}", spacing, role, fit,
+            _problems_text(info))
+
+
+def format_table(scan: DicomScan) -> str:
+    """The series table as plain text (one series per line, aligned columns)."""
+    rows = [_COLUMNS, *(_row(info) for info in scan.series)]
+    # Long free text (fit reason, problems) goes last so the fixed columns stay aligned.
+    widths = [max(len(row[c]) for row in rows) for c in range(len(_COLUMNS) - 2)]
+    lines = []
+    for row in rows:
+        fixed = "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
+        lines.append(f"{fixed}  {row[-2]}  |  {row[-1]}")
+    footer = f"{scan.n_files} file(s), {len(scan.series)} image series"
+    if scan.skipped:
+        footer += f"; set aside: {scan.skipped_summary()}"
+    return "\n".join([*lines, footer])
+
+
+def run(args: argparse.Namespace) -> int:
+    """Inspect ``args.path``; returns the exit code."""
+    scan = inspect_input(args.path)
+    readable = [info for info in scan.series if info.decoded]
+    if not readable:
+        reasons = "; ".join(f"{info.label}: {info.unfit_reason}" for info in scan.series)
+        raise SeriesError(f"No image series in {args.path} can be read ({reasons}).")
+    if args.json:
+        sys.stdout.write(json.dumps(scan.to_dict(), indent=2) + "\n")
+    else:
+        sys.stdout.write(format_table(scan) + "\n")
+    return 0

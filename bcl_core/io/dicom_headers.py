@@ -1,0 +1,310 @@
+"""Read DICOM headers (never pixel data) into one :class:`SliceHeader` per image frame.
+
+Headers are read with ``stop_before_pixels``, so scanning a folder of hundreds of files is cheap.
+For uncompressed little-endian files the byte offset of the pixel data element is kept, so the
+decoder can read the pixels straight into the output array without parsing the file again.
+Enhanced (multi-frame) objects give one header per frame, with the frame's own position,
+orientation, pixel spacing and rescale from the functional groups.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from pydicom import dcmread
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.multival import MultiValue
+from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+from bcl_core.io.sources import FileRef
+
+logger = logging.getLogger(__name__)
+
+#: Transfer syntaxes whose pixel data the fast path reads as raw little-endian bytes.
+NATIVE_LITTLE_ENDIAN = frozenset({ExplicitVRLittleEndian, ImplicitVRLittleEndian})
+
+
+@dataclass(frozen=True, eq=False)
+class SliceHeader:
+    """What the loader needs to know about one image frame, read from the header alone.
+
+    Geometry fields are ``None`` when the file lacks them; the series checks report that.
+    ``row_cosine`` is the LPS direction along a row (increasing column index ``i``),
+    ``column_cosine`` the direction down a column (increasing row index ``j``).
+    ``pixel_spacing_ij`` is the spacing along ``(i, j)``, i.e. DICOM PixelSpacing reversed.
+    """
+
+    file: FileRef
+    frame: int
+    n_frames: int
+    series_uid: str
+    sop_uid: str
+    modality: str
+    series_description: str
+    series_number: int | None
+    instance_number: int | None
+    echo_number: int | None
+    rows: int
+    columns: int
+    position: NDArray[np.float64] | None
+    row_cosine: NDArray[np.float64] | None
+    column_cosine: NDArray[np.float64] | None
+    pixel_spacing_ij: tuple[float, float] | None
+    slice_thickness: float | None
+    rescale_slope: float
+    rescale_intercept: float
+    photometric: str
+    samples_per_pixel: int
+    bits_allocated: int
+    bits_stored: int
+    pixel_signed: bool
+    transfer_syntax: UID
+    pixel_offset: int | None
+    image_type: tuple[str, ...]
+    scanning_sequence: str
+    sequence_name: str
+    echo_time_ms: float | None
+    repetition_time_ms: float | None
+    inversion_time_ms: float | None
+    manufacturer: str
+    gantry_tilt_deg: float | None
+
+    @property
+    def normal(self) -> NDArray[np.float64] | None:
+        """Slice normal (row x column cosine), or ``None`` without orientation."""
+        if self.row_cosine is None or self.column_cosine is None:
+            return None
+        return np.cross(self.row_cosine, self.column_cosine)
+
+    @property
+    def has_geometry(self) -> bool:
+        """Whether position, orientation and pixel spacing are all present."""
+        return (self.position is not None and self.row_cosine is not None
+                and self.pixel_spacing_ij is not None)
+
+    @property
+    def fast_readable(self) -> bool:
+        """Whether the pixels can be read as raw little-endian bytes at ``pixel_offset``."""
+        return (self.pixel_offset is not None
+                and self.transfer_syntax in NATIVE_LITTLE_ENDIAN
+                and self.samples_per_pixel == 1
+                and self.bits_allocated in (8, 16, 32)
+                and (not self.pixel_signed or self.bits_stored == self.bits_allocated))
+
+
+class NotAnImage(Exception):
+    """Internal: the file is DICOM but holds no image (report, DICOMDIR, structure set)."""
+
+
+# --- small tag readers ---------------------------------------------------------------------
+def _text(ds: Dataset, keyword: str) -> str:
+    value = ds.get(keyword, "")
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple | MultiValue):
+        return "\\".join(str(v) for v in value)
+    return str(value).strip()
+
+
+def _number(ds: Dataset, keyword: str) -> float | None:
+    value = ds.get(keyword)
+    if value is None or value == "":
+        return None
+    try:
+        if isinstance(value, list | tuple | MultiValue):
+            value = value[0]
+        number = float(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return number if np.isfinite(number) else None
+
+
+def _integer(ds: Dataset, keyword: str) -> int | None:
+    number = _number(ds, keyword)
+    return None if number is None else int(number)
+
+
+def _vector(ds: Dataset | None, keyword: str, length: int) -> NDArray[np.float64] | None:
+    if ds is None or keyword not in ds:
+        return None
+    try:
+        values = np.asarray([float(v) for v in ds[keyword].value], dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    if values.shape != (length,) or not np.all(np.isfinite(values)):
+        return None
+    return values
+
+
+def _first_item(ds: Dataset | None, keyword: str) -> Dataset | None:
+    if ds is None:
+        return None
+    sequence = ds.get(keyword)
+    if not sequence:
+        return None
+    return sequence[0]  # type: ignore[no-any-return]
+
+
+def _functional(shared: Dataset | None, per_frame: Dataset | None, keyword: str) -> Dataset | None:
+    """A functional-group macro item, per-frame first, then shared."""
+    return _first_item(per_frame, keyword) or _first_item(shared, keyword)
+
+
+def _orientation(values: NDArray[np.float64] | None) -> tuple[
+        NDArray[np.float64] | None, NDArray[np.float64] | None]:
+    if values is None:
+        return None, None
+    row, column = values[:3], values[3:]
+    if min(np.linalg.norm(row), np.linalg.norm(column)) < 1e-6:
+        return None, None
+    return row / np.linalg.norm(row), column / np.linalg.norm(column)
+
+
+def _spacing_ij(values: NDArray[np.float64] | None) -> tuple[float, float] | None:
+    if values is None or np.any(values <= 0):
+        return None
+    # DICOM PixelSpacing is (row spacing, column spacing) = spacing along (j, i).
+    return float(values[1]), float(values[0])
+
+
+def _frame_geometry(ds: Dataset, frame: int, n_frames: int) -> dict[str, Any]:
+    """Position, orientation, spacing and rescale of one frame."""
+    shared = _first_item(ds, "SharedFunctionalGroupsSequence")
+    per_frames = ds.get("PerFrameFunctionalGroupsSequence")
+    per_frame = per_frames[frame] if per_frames and frame < len(per_frames) else None
+    enhanced = shared is not None or per_frame is not None
+
+    position = _vector(ds, "ImagePositionPatient", 3)
+    orientation = _vector(ds, "ImageOrientationPatient", 6)
+    spacing = _vector(ds, "PixelSpacing", 2)
+    thickness = _number(ds, "SliceThickness")
+    slope, intercept = _number(ds, "RescaleSlope"), _number(ds, "RescaleIntercept")
+    if enhanced:
+        position = _vector(_functional(shared, per_frame, "PlanePositionSequence"),
+                           "ImagePositionPatient", 3)
+        orientation = _vector(_functional(shared, per_frame, "PlaneOrientationSequence"),
+                              "ImageOrientationPatient", 6)
+        measures = _functional(shared, per_frame, "PixelMeasuresSequence")
+        spacing = _vector(measures, "PixelSpacing", 2)
+        thickness = _number(measures, "SliceThickness") if measures is not None else None
+        transform = _functional(shared, per_frame, "PixelValueTransformationSequence")
+        if transform is not None:
+            slope = _number(transform, "RescaleSlope")
+            intercept = _number(transform, "RescaleIntercept")
+    elif n_frames > 1 and position is not None:
+        # Legacy multi-frame (e.g. RT dose): frames stacked along the normal at given offsets.
+        offsets = _vector(ds, "GridFrameOffsetVector", n_frames)
+        row, column = _orientation(orientation)
+        if offsets is not None and row is not None and column is not None:
+            position = position + offsets[frame] * np.cross(row, column)
+        else:
+            position = None
+    row, column = _orientation(orientation)
+    return {
+        "position": position,
+        "row_cosine": row,
+        "column_cosine": column,
+        "pixel_spacing_ij": _spacing_ij(spacing),
+        "slice_thickness": thickness,
+        "rescale_slope": 1.0 if slope is None or slope == 0 else slope,
+        "rescale_intercept": 0.0 if intercept is None else intercept,
+    }
+
+
+def _mr_timing(ds: Dataset) -> dict[str, float | None]:
+    """TE / TR / TI, from the top level or, in enhanced MR, the shared functional groups."""
+    echo = _number(ds, "EchoTime")
+    repetition = _number(ds, "RepetitionTime")
+    inversion = _number(ds, "InversionTime")
+    shared = _first_item(ds, "SharedFunctionalGroupsSequence")
+    echo_item = _first_item(shared, "MREchoSequence")
+    timing_item = _first_item(shared, "MRTimingAndRelatedParametersSequence")
+    if echo is None and echo_item is not None:
+        echo = _number(echo_item, "EffectiveEchoTime")
+    if repetition is None and timing_item is not None:
+        repetition = _number(timing_item, "RepetitionTime")
+    return {"echo_time_ms": echo, "repetition_time_ms": repetition,
+            "inversion_time_ms": inversion}
+
+
+def headers_from_dataset(ds: Dataset, file: FileRef, pixel_offset: int | None) -> list[SliceHeader]:
+    """One :class:`SliceHeader` per frame of a dataset read without its pixel data.
+
+    Raises
+    ------
+    NotAnImage
+        If the dataset is not an image (no Rows / Columns).
+    """
+    rows, columns = _integer(ds, "Rows"), _integer(ds, "Columns")
+    if not rows or not columns:
+        raise NotAnImage(file.name)
+    n_frames = max(1, _integer(ds, "NumberOfFrames") or 1)
+    file_meta = getattr(ds, "file_meta", None)
+    transfer_syntax = UID(str(file_meta.get("TransferSyntaxUID", ImplicitVRLittleEndian))
+                          if file_meta is not None else ImplicitVRLittleEndian)
+    bits_allocated = _integer(ds, "BitsAllocated") or 16
+    common: dict[str, Any] = {
+        "file": file,
+        "n_frames": n_frames,
+        "series_uid": _text(ds, "SeriesInstanceUID"),
+        "sop_uid": _text(ds, "SOPInstanceUID"),
+        "modality": _text(ds, "Modality").upper() or "OT",
+        "series_description": _text(ds, "SeriesDescription"),
+        "series_number": _integer(ds, "SeriesNumber"),
+        "instance_number": _integer(ds, "InstanceNumber"),
+        "echo_number": _integer(ds, "EchoNumbers"),
+        "rows": rows,
+        "columns": columns,
+        "photometric": _text(ds, "PhotometricInterpretation").upper() or "MONOCHROME2",
+        "samples_per_pixel": _integer(ds, "SamplesPerPixel") or 1,
+        "bits_allocated": bits_allocated,
+        "bits_stored": _integer(ds, "BitsStored") or bits_allocated,
+        "pixel_signed": _integer(ds, "PixelRepresentation") == 1,
+        "transfer_syntax": transfer_syntax,
+        "pixel_offset": pixel_offset,
+        "image_type": tuple(part.upper() for part in _text(ds, "ImageType").split("\\") if part),
+        "scanning_sequence": _text(ds, "ScanningSequence"),
+        "sequence_name": _text(ds, "SequenceName") or _text(ds, "PulseSequenceName"),
+        "manufacturer": _text(ds, "Manufacturer"),
+        "gantry_tilt_deg": _number(ds, "GantryDetectorTilt"),
+        **_mr_timing(ds),
+    }
+    return [SliceHeader(frame=frame, **common, **_frame_geometry(ds, frame, n_frames))
+            for frame in range(n_frames)]
+
+
+def read_headers(file: FileRef) -> list[SliceHeader]:
+    """Read one file's header and return a header per image frame.
+
+    Raises
+    ------
+    InvalidDicomError
+        If the file is not DICOM.
+    NotAnImage
+        If it is DICOM but holds no image.
+    """
+    with file.open() as stream:
+        preamble = stream.read(132)
+        stream.seek(0)
+        # Files without the 128-byte preamble (old ACR-NEMA style) are read with force only
+        # when they start like a DICOM group-0008 element, so text files are not misread.
+        force = preamble[128:132] != b"DICM" and preamble[:2] in (b"\x08\x00", b"\x02\x00")
+        if preamble[128:132] != b"DICM" and not force:
+            raise InvalidDicomError(f"{file.name} is not a DICOM file")
+        ds = dcmread(stream, stop_before_pixels=True, force=force)
+        offset = stream.tell()
+        if force and "SOPClassUID" not in ds and "Rows" not in ds:
+            raise InvalidDicomError(f"{file.name} is not a DICOM file")
+    return headers_from_dataset(ds, file, offset)
+
+
+def summarize_transfer_syntaxes(headers: Sequence[SliceHeader]) -> str:
+    """Human-readable names of the transfer syntaxes used, e.g. ``"JPEG 2000 Image Compression"``."""
+    names = sorted({header.transfer_syntax.name for header in headers})
+    return ", ".join(names)

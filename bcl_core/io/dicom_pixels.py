@@ -1,0 +1,212 @@
+"""Decode the pixel data of sorted slices into one array, then apply the modality transform.
+
+Uncompressed little-endian frames are read straight from the file into their place in the
+output array (one ``readinto`` per slice, no intermediate copies); everything else (JPEG,
+JPEG-LS, JPEG 2000, RLE, deflate, big endian, odd bit depths) goes through pydicom and its
+pylibjpeg plugins. Rescale slope / intercept are applied per slice, and MONOCHROME1 images are
+inverted so that a higher value is always brighter.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from pydicom import dcmread
+
+from bcl_core.errors import SeriesError
+from bcl_core.io.dicom_headers import SliceHeader
+
+logger = logging.getLogger(__name__)
+
+_PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"
+_LONG_LENGTH_VRS = {b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"UN", b"UT", b"SQ", b"UC", b"UR"}
+_UNDEFINED_LENGTH = 0xFFFFFFFF
+
+
+def _stored_dtype(header: SliceHeader) -> np.dtype[Any]:
+    kind = "i" if header.pixel_signed else "u"
+    return np.dtype(f"<{kind}{max(1, header.bits_allocated // 8)}")
+
+
+def _truncated(header: SliceHeader) -> SeriesError:
+    return SeriesError(
+        f"The file {header.file.name} is truncated (its image data ends early), so the series "
+        "is incomplete; copy or export the series again from the scanner or PACS."
+    )
+
+
+def _read_native(header: SliceHeader, out: NDArray[Any]) -> bool:
+    """Read one uncompressed frame into ``out``; ``False`` if the layout is not the expected one."""
+    assert header.pixel_offset is not None
+    frame_bytes = out.nbytes
+    with header.file.open() as stream:
+        stream.seek(header.pixel_offset)
+        element = stream.read(8)
+        if len(element) < 8:
+            raise _truncated(header)
+        if element[:4] != _PIXEL_DATA_TAG:
+            return False
+        if element[4:6] in _LONG_LENGTH_VRS:
+            extra = stream.read(4)
+            if len(extra) < 4:
+                raise _truncated(header)
+            (length,) = struct.unpack("<I", extra)
+        elif element[4:6].isalpha() and element[4:6].isupper():
+            (length,) = struct.unpack("<H", element[6:8])
+        else:  # implicit VR: the four bytes after the tag are the length
+            (length,) = struct.unpack("<I", element[4:8])
+        if length == _UNDEFINED_LENGTH:
+            return False  # encapsulated after all: let pydicom decide
+        if length < frame_bytes * header.n_frames:
+            raise _truncated(header)
+        if header.frame:
+            stream.seek(header.frame * frame_bytes, 1)
+        read = stream.readinto(memoryview(out).cast("B"))  # type: ignore[attr-defined]
+    if read != frame_bytes:
+        raise _truncated(header)
+    return True
+
+
+def _decode_with_pydicom(header: SliceHeader) -> NDArray[Any]:
+    """All frames of one file, shape ``(frames, rows, columns)``."""
+    try:
+        with header.file.open() as stream:
+            dataset = dcmread(stream)
+            pixels = dataset.pixel_array
+    except (EOFError, struct.error) as exc:
+        raise _truncated(header) from exc
+    except Exception as exc:  # noqa: BLE001 - decoders raise many types; report them as one
+        text = str(exc)
+        if "length" in text and ("expected" in text or "doesn't match" in text):
+            raise _truncated(header) from exc
+        raise SeriesError(
+            f"The image data in {header.file.name} ({header.transfer_syntax.name}) cannot be "
+            f"decoded ({type(exc).__name__}: {text[:200]}); export the series uncompressed "
+            "from PACS and try again."
+        ) from exc
+    pixels = np.asarray(pixels)
+    if header.n_frames == 1 and pixels.ndim == 2:
+        pixels = pixels[np.newaxis]
+    if pixels.shape != (header.n_frames, header.rows, header.columns):
+        raise SeriesError(
+            f"The image data in {header.file.name} has shape {pixels.shape}, not the "
+            f"{header.n_frames} x {header.rows} x {header.columns} its header states; the file "
+            "is damaged; export the series again."
+        )
+    return pixels
+
+
+def read_stored_values(slices: Sequence[SliceHeader]) -> NDArray[Any]:
+    """Stored pixel values of ``slices`` (already sorted), shape ``(n, rows, columns)``.
+
+    Raises
+    ------
+    SeriesError
+        If a file is truncated or its pixel data cannot be decoded.
+    """
+    first = slices[0]
+    dtypes = {_stored_dtype(header) for header in slices}
+    dtype = dtypes.pop() if len(dtypes) == 1 else np.dtype(np.float64)
+    stack = np.empty((len(slices), first.rows, first.columns), dtype=dtype)
+    decoded: dict[str, NDArray[Any]] = {}
+    for index, header in enumerate(slices):
+        if header.fast_readable and _stored_dtype(header) == dtype:
+            try:
+                if _read_native(header, stack[index]):
+                    continue
+            except OSError as exc:
+                raise SeriesError(
+                    f"The file {header.file.name} cannot be read ({exc.strerror or exc}); check "
+                    "that it is still there and readable."
+                ) from exc
+        name = header.file.name
+        if name not in decoded:
+            decoded = {name: _decode_with_pydicom(header)}  # keep one file's frames at a time
+        stack[index] = decoded[name][header.frame]
+    return stack
+
+
+def _stored_range(header: SliceHeader) -> tuple[int, int]:
+    """Smallest and largest stored value that BitsStored allows."""
+    bits = max(1, min(header.bits_stored, header.bits_allocated))
+    return (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if header.pixel_signed else (0, 2**bits - 1)
+
+
+def _integer_range(slices: Sequence[SliceHeader]) -> tuple[float, float]:
+    """Smallest and largest value the stored bits allow, after rescale, over all slices."""
+    low, high = np.inf, -np.inf
+    for header in slices:
+        values = [v * header.rescale_slope + header.rescale_intercept
+                  for v in _stored_range(header)]
+        low, high = min(low, *values), max(high, *values)
+    return float(low), float(high)
+
+
+def _fits(values: Sequence[float], dtype: np.dtype[Any]) -> bool:
+    info = np.iinfo(dtype)
+    return all(info.min <= value <= info.max for value in values)
+
+
+def output_dtype(slices: Sequence[SliceHeader]) -> np.dtype[Any]:
+    """int16 / int32 when rescale keeps whole numbers that fit, float32 otherwise."""
+    integral = all(float(h.rescale_slope).is_integer() and float(h.rescale_intercept).is_integer()
+                   for h in slices)
+    if integral:
+        low, high = _integer_range(slices)
+        for candidate in (np.int16, np.int32):
+            info = np.iinfo(candidate)
+            if info.min <= low and high <= info.max:
+                return np.dtype(candidate)
+    return np.dtype(np.float32)
+
+
+def _invert_monochrome1(stored: NDArray[Any], header: SliceHeader) -> NDArray[Any]:
+    # MONOCHROME1 shows the lowest value as white: mirror within the stored bit range so that
+    # higher is brighter, as in MONOCHROME2 (the form every later step expects).
+    bits = max(1, min(header.bits_stored, header.bits_allocated))
+    top = -1 if header.pixel_signed else 2**bits - 1
+    return top - stored.astype(np.int64)
+
+
+def apply_modality_transform(stored: NDArray[Any], slices: Sequence[SliceHeader]) -> NDArray[Any]:
+    """Rescale (per slice) and MONOCHROME1 inversion; returns the output-typed array.
+
+    Examples
+    --------
+    A CT slice stored as unsigned values with intercept -1024 comes out in Hounsfield units.
+    """
+    out_dtype = output_dtype(slices)
+    slopes = np.asarray([h.rescale_slope for h in slices], dtype=np.float64)
+    intercepts = np.asarray([h.rescale_intercept for h in slices], dtype=np.float64)
+    inverted = [h.photometric == "MONOCHROME1" for h in slices]
+    uniform = (np.all(slopes == slopes[0]) and np.all(intercepts == intercepts[0])
+               and not any(inverted))
+    first = slices[0]
+    if stored.dtype.kind == "u" and all(h.bits_stored == first.bits_stored for h in slices) \
+            and first.bits_stored < first.bits_allocated:
+        # Bits above BitsStored are not part of the value (old scanners put overlays there).
+        np.bitwise_and(stored, stored.dtype.type(2**first.bits_stored - 1), out=stored)
+    if uniform:
+        low, high = _stored_range(first)
+        if out_dtype.kind == "f" or _fits([low, high, low * slopes[0], high * slopes[0]],
+                                          out_dtype):
+            out = stored.astype(out_dtype)
+            if slopes[0] != 1:
+                out *= out_dtype.type(slopes[0])
+            if intercepts[0] != 0:
+                out += out_dtype.type(intercepts[0])
+            return out
+    work_dtype = np.float64 if out_dtype.kind == "i" else np.float32
+    out = np.empty(stored.shape, dtype=out_dtype)
+    for index, header in enumerate(slices):
+        values = stored[index]
+        if inverted[index]:
+            values = _invert_monochrome1(values, header)
+        scaled = values.astype(work_dtype) * slopes[index] + intercepts[index]
+        out[index] = np.rint(scaled) if out_dtype.kind == "i" else scaled
+    return out
