@@ -108,11 +108,21 @@ class FusionWithCAM(nn.Module):
     ``cam_<modality> (B, H, D, H, W)``: the ReLU of the gradient-weighted activations of the
     last stage, trilinearly upsampled to the input crop size and scaled to [0, 1] per map
     (a map with no positive evidence stays 0).
+
+    ``calibration_scale`` and ``calibration_bias`` (one per head; Platt scaling fitted on the
+    validation set) turn logits into calibrated probabilities:
+    ``sigmoid(scale * logit + bias)``. With a positive scale the normalised maps are unchanged.
     """
 
-    def __init__(self, model: FusionNet) -> None:
+    def __init__(self, model: FusionNet, calibration_scale: torch.Tensor | None = None,
+                 calibration_bias: torch.Tensor | None = None) -> None:
         super().__init__()
         self.model = model
+        n_heads = len(HEAD_NAMES)
+        scale = torch.ones(n_heads) if calibration_scale is None else calibration_scale
+        bias = torch.zeros(n_heads) if calibration_bias is None else calibration_bias
+        self.register_buffer("calibration_scale", scale.detach().float().reshape(n_heads))
+        self.register_buffer("calibration_bias", bias.detach().float().reshape(n_heads))
 
     def forward(self, ct: torch.Tensor, mr: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """See the class docstring; both crops are always inputs so the graph has one shape."""
@@ -124,7 +134,8 @@ class FusionWithCAM(nn.Module):
         # d logit_h / d pooled = heads.W[h] * gate  @  shared.W   -> (B, H, pooled)
         jacobian = torch.matmul(model.heads.weight.unsqueeze(0) * gate.unsqueeze(1),
                                 model.shared.weight)
-        outputs: list[torch.Tensor] = [torch.sigmoid(logits), logits]
+        calibrated = logits * self.calibration_scale + self.calibration_bias
+        outputs: list[torch.Tensor] = [torch.sigmoid(calibrated), logits]
         offset = 0
         for modality in model.modalities:
             acts = activations[modality]

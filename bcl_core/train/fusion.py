@@ -1,0 +1,273 @@
+"""Training of the fusion classifier (and its single-modality ablations) on cached crops.
+
+The crops come from the real pipeline (load -> segment from the click -> ROI), cached by
+:mod:`bcl_core.train.fusion_data`; this module only sees arrays. Steps: seeded training with
+augmentation and early model selection on validation mean AUROC -> Platt scaling per head on
+validation -> thresholds on the calibrated validation probabilities (Youden for types I-III and
+"any"; sensitivity >= the Type IV target for Type IV) -> ONNX export with Grad-CAM outputs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from numpy.typing import NDArray
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+
+from bcl_core.errors import ModelError
+from bcl_core.nets.fusion import HEAD_NAMES, FusionNet, FusionWithCAM, output_names
+from bcl_core.stats import fixed_sensitivity_point, youden_point
+
+logger = logging.getLogger(__name__)
+
+#: Type IV (spinal canal) is the one never to miss: its threshold keeps this validation recall.
+TYPE4_TARGET_SENSITIVITY = 0.95
+
+
+@dataclass
+class CropSet:
+    """Cached classifier inputs of one data split.
+
+    ``ct`` and ``mr`` are normalised crops ``(N, D, H, W)`` on the classifier grid; ``labels``
+    is ``(N, len(HEAD_NAMES))`` 0/1 (types I-IV then "any"); ``oracle`` the generator's true
+    per-type probabilities ``(N, 4)`` when known (synthetic data), else empty.
+    """
+
+    case_ids: list[str]
+    ct: NDArray[np.float32]
+    mr: NDArray[np.float32]
+    labels: NDArray[np.uint8]
+    oracle: NDArray[np.float32] = field(default_factory=lambda: np.zeros((0, 4), np.float32))
+
+    def __len__(self) -> int:
+        return len(self.case_ids)
+
+    def subset(self, index: Sequence[int] | NDArray[np.int64]) -> CropSet:
+        """The cases at ``index``, in that order."""
+        idx = np.asarray(index, dtype=np.int64)
+        oracle = self.oracle[idx] if len(self.oracle) else self.oracle
+        return CropSet([self.case_ids[i] for i in idx], self.ct[idx], self.mr[idx],
+                       self.labels[idx], oracle)
+
+    def save(self, path: str | Path) -> Path:
+        """Write as a compressed ``.npz``."""
+        out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(out, case_ids=np.asarray(self.case_ids), ct=self.ct.astype(np.float16),
+                            mr=self.mr.astype(np.float16), labels=self.labels, oracle=self.oracle)
+        return out
+
+    @classmethod
+    def load(cls, path: str | Path) -> CropSet:
+        """Read a crop set written by :meth:`save`."""
+        try:
+            data = np.load(Path(path))
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"cannot read crop cache {path}: {exc}; rebuild it.") from exc
+        return cls([str(c) for c in data["case_ids"]], data["ct"].astype(np.float32),
+                   data["mr"].astype(np.float32), data["labels"].astype(np.uint8),
+                   data["oracle"].astype(np.float32))
+
+
+@dataclass(frozen=True)
+class FusionTrainConfig:
+    """Hyper-parameters of one training run (written into the sidecar for provenance)."""
+
+    modalities: tuple[str, ...] = ("ct", "mr")
+    epochs: int = 30
+    batch_size: int = 16
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    channels: tuple[int, ...] = (16, 32, 64, 128)
+    shared_features: int = 64
+    dropout: float = 0.2
+    seed: int = 0
+    threads: int = 2
+    max_shift_voxels: int = 3
+    #: Tensor dims (of ``(B, 1, k, j, i)``) that run left-right on the CT and MR crop grids.
+    left_right_dims: tuple[int, int] = (4, 2)
+
+
+@dataclass
+class TrainResult:
+    """A trained model with its history and the epoch it was taken from."""
+
+    model: FusionNet
+    history: list[dict[str, float]]
+    best_epoch: int
+    seconds: float
+
+
+def _augment(batch: torch.Tensor, generator: torch.Generator, max_shift: int,
+             left_right_dim: int) -> torch.Tensor:
+    """Left-right mirroring, small shifts, intensity scale/offset and noise.
+
+    Leakage types do not depend on the side, so mirroring left-right is label-preserving;
+    ``left_right_dim`` is the tensor dimension that runs left-right on this modality's crop grid.
+    """
+    n = batch.shape[0]
+    out = batch.clone()
+    flip = torch.rand(n, generator=generator) < 0.5
+    out[flip] = torch.flip(out[flip], dims=[left_right_dim])
+    if max_shift:
+        shifts = torch.randint(-max_shift, max_shift + 1, (3,), generator=generator).tolist()
+        out = torch.roll(out, shifts=shifts, dims=(2, 3, 4))
+    scale = 1 + 0.1 * torch.randn(n, 1, 1, 1, 1, generator=generator)
+    offset = 0.05 * torch.randn(n, 1, 1, 1, 1, generator=generator)
+    noise = 0.02 * torch.randn(out.shape, generator=generator)
+    return out * scale + offset + noise
+
+
+def _tensor(array: NDArray[np.float32]) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).unsqueeze(1)
+
+
+def predict_logits(model: FusionNet, crops: CropSet, batch_size: int = 32) -> NDArray[np.float64]:
+    """Logits ``(N, len(HEAD_NAMES))`` of ``model`` in eval mode."""
+    model.eval()
+    chunks = []
+    with torch.no_grad():
+        for start in range(0, len(crops), batch_size):
+            stop = start + batch_size
+            chunks.append(model(ct=_tensor(crops.ct[start:stop]),
+                                mr=_tensor(crops.mr[start:stop])).numpy())
+    return np.concatenate(chunks).astype(np.float64)
+
+
+def mean_auroc(labels: NDArray[np.uint8], scores: NDArray[np.float64]) -> float:
+    """Mean AUROC over the heads that have both classes (NaN when none has)."""
+    values = [roc_auc_score(labels[:, h], scores[:, h]) for h in range(labels.shape[1])
+              if 0 < labels[:, h].sum() < len(labels)]
+    return float(np.mean(values)) if values else float("nan")
+
+
+def train_fusion(train: CropSet, validation: CropSet, config: FusionTrainConfig,
+                 progress: Callable[[int, dict[str, float]], None] | None = None) -> TrainResult:
+    """Train a :class:`FusionNet` and keep the epoch with the best validation mean AUROC.
+
+    Parameters
+    ----------
+    train, validation:
+        Crop sets of the two splits.
+    config:
+        Hyper-parameters; ``config.seed`` makes the run reproducible on one machine.
+    progress:
+        Called after each epoch with ``(epoch, metrics)``.
+    """
+    torch.manual_seed(config.seed)
+    torch.set_num_threads(config.threads)
+    generator = torch.Generator().manual_seed(config.seed)
+    model = FusionNet(config.modalities, config.channels, config.shared_features, config.dropout)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate,
+                                  weight_decay=config.weight_decay)
+    steps_per_epoch = max(1, int(np.ceil(len(train) / config.batch_size)))
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimiser, max_lr=config.learning_rate, total_steps=config.epochs * steps_per_epoch)
+    labels = torch.from_numpy(train.labels.astype(np.float32))
+    prevalence = labels.mean(dim=0).clamp(0.02, 0.98)
+    pos_weight = ((1 - prevalence) / prevalence).clamp(max=10.0)
+    best_state: dict[str, torch.Tensor] | None = None
+    best_score, best_epoch, history = -np.inf, 0, []
+    start = time.perf_counter()
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        order = torch.randperm(len(train), generator=generator).numpy()
+        losses = []
+        for step in range(steps_per_epoch):
+            idx = order[step * config.batch_size:(step + 1) * config.batch_size]
+            ct = _augment(_tensor(train.ct[idx]), generator, config.max_shift_voxels,
+                          config.left_right_dims[0])
+            mr = _augment(_tensor(train.mr[idx]), generator, config.max_shift_voxels,
+                          config.left_right_dims[1])
+            logits = model(ct=ct, mr=mr)
+            loss = F.binary_cross_entropy_with_logits(logits, labels[idx], pos_weight=pos_weight)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            scheduler.step()
+            losses.append(loss.item())
+        val_auroc = mean_auroc(validation.labels, predict_logits(model, validation))
+        metrics = {"epoch": float(epoch), "loss": float(np.mean(losses)),
+                   "val_mean_auroc": val_auroc, "seconds": time.perf_counter() - start}
+        history.append(metrics)
+        if progress is not None:
+            progress(epoch, metrics)
+        if val_auroc > best_score:
+            best_score, best_epoch = val_auroc, epoch
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return TrainResult(model, history, best_epoch, time.perf_counter() - start)
+
+
+def fit_platt(logits: NDArray[np.float64], labels: NDArray[np.uint8]
+              ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Platt scaling per head: ``p = sigmoid(scale * logit + bias)`` fitted by maximum likelihood.
+
+    A head whose fitted scale is not positive (no signal on validation) keeps the identity, so
+    calibration never reverses a ranking.
+    """
+    n_heads = logits.shape[1]
+    scale, bias = np.ones(n_heads), np.zeros(n_heads)
+    for h in range(n_heads):
+        y = labels[:, h]
+        if 0 < y.sum() < len(y):
+            fit = LogisticRegression(C=1e6, max_iter=1000).fit(logits[:, [h]], y)
+            if fit.coef_[0, 0] > 0:
+                scale[h], bias[h] = float(fit.coef_[0, 0]), float(fit.intercept_[0])
+    return scale, bias
+
+
+def calibrated(logits: NDArray[np.float64], scale: NDArray[np.float64],
+               bias: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Calibrated probabilities from logits and Platt parameters."""
+    return 1.0 / (1.0 + np.exp(-(logits * scale + bias)))
+
+
+def choose_thresholds(probabilities: NDArray[np.float64], labels: NDArray[np.uint8],
+                      type4_sensitivity: float = TYPE4_TARGET_SENSITIVITY) -> dict[str, float]:
+    """Per-head decision thresholds on calibrated validation probabilities.
+
+    Youden's J for every head except Type IV, which gets the highest threshold that keeps its
+    validation sensitivity at or above ``type4_sensitivity``.
+    """
+    thresholds: dict[str, float] = {}
+    for h, name in enumerate(HEAD_NAMES):
+        y, p = labels[:, h], probabilities[:, h]
+        if not 0 < y.sum() < len(y):
+            thresholds[name] = 0.5
+            continue
+        point = (fixed_sensitivity_point(y, p, type4_sensitivity) if name == "type4"
+                 else youden_point(y, p))
+        thresholds[name] = float(point.threshold)
+    return thresholds
+
+
+def export_fusion_onnx(model: FusionNet, scale: NDArray[np.float64], bias: NDArray[np.float64],
+                       crop_size: Sequence[int], path: str | Path) -> Path:
+    """Export the model with calibration and Grad-CAM outputs to ONNX (opset 17)."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    wrapper = FusionWithCAM(model, torch.as_tensor(scale), torch.as_tensor(bias)).eval()
+    shape = (1, 1, *[int(s) for s in crop_size])
+    example = (torch.zeros(shape), torch.zeros(shape))
+    names = output_names(model.modalities)
+    batch_axis = {name: {0: "batch"} for name in ["ct", "mr", *names]}
+    torch.onnx.export(wrapper, example, str(out), input_names=["ct", "mr"], output_names=names,
+                      dynamic_axes=batch_axis, opset_version=17, dynamo=False)
+    return out
+
+
+def config_dict(config: FusionTrainConfig) -> dict[str, Any]:
+    """The config as plain JSON-able data."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()}
