@@ -1,0 +1,203 @@
+"""Case import: de-identified on the way in, stored under the study's data folder, hashed.
+
+A case folder is ``<case_id>/ct/*.dcm`` and ``<case_id>/mr/*.dcm`` (as ``bcl synth`` writes),
+optionally ``postop/`` with postoperative images for the reference readers. Every series passes
+through the foundation's PS3.15 Annex E de-identification (``bcl_core.io.deid``) before anything
+is stored. The case gets a study code (``C0001``...); its source folder name is kept only as a
+salted SHA-256, so reference labels and model predictions given by source case id can still be
+matched. ``truth.json`` and masks are never imported: they would unblind the readers.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from bcl_core.errors import InputError, NotFoundError, StudyError
+from bcl_core.study.access import ServiceContext, service
+from bcl_core.study.constants import REFERENCE_SERIES, Role
+from bcl_core.study.models import AuditEvent, Case, Study
+from bcl_core.study.studies import get_study
+from bcl_core.study.views import CaseInfo, ImportReport
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["import_cases", "list_cases"]
+
+STAGING = "staging"
+
+
+def study_folder(study_id: int) -> str:
+    """Folder of a study under the data root (relative)."""
+    return f"study_{int(study_id):04d}"
+
+
+def source_key(study: Study, source_case_id: str) -> str:
+    """Salted SHA-256 of a source case id (the only trace of the source name that is kept)."""
+    return hashlib.sha256(f"{study.salt}:{source_case_id.strip()}".encode()).hexdigest()
+
+
+def find_case_by_source(session: Session, study: Study, source_case_id: str) -> Case | None:
+    """The study's case imported from the folder named ``source_case_id``, if any."""
+    return session.scalar(select(Case).where(
+        Case.study_id == study.id, Case.source_key_sha256 == source_key(study, source_case_id)))
+
+
+def content_hash(folder: Path) -> str:
+    """SHA-256 over the relative paths and bytes of every file under ``folder``, in order."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def _series_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+def case_folders(source: Path) -> Iterator[Path]:
+    """Case folders under ``source``: sub-folders holding ``ct/`` and ``mr/``."""
+    if not source.is_dir():
+        raise InputError(f"{source} is not a folder; give the folder `bcl synth` wrote.")
+    found = False
+    for folder in sorted(p for p in source.iterdir() if p.is_dir()):
+        if (folder / "ct").is_dir() and (folder / "mr").is_dir():
+            found = True
+            yield folder
+    if not found:
+        raise InputError(f"No case folders (<case>/ct and <case>/mr) under {source}.")
+
+
+def _deidentify_case(folder: Path, staging: Path) -> tuple[str, ...]:
+    """De-identify the series of one case folder into ``staging``; returns the series names."""
+    try:
+        from bcl_core.io.deid import deidentify_series
+    except ImportError as exc:  # pragma: no cover - until the foundation module lands
+        raise StudyError("De-identification (bcl_core.io.deid) is not available; cases "
+                         "cannot be imported without it.") from exc
+    uid_map: dict[str, str] = {}  # one map per case, so CT/MR cross-references stay consistent
+    series = []
+    for name in REFERENCE_SERIES:
+        if not (folder / name).is_dir():
+            continue
+        files = _series_files(folder / name)
+        if not files:
+            continue
+        deidentify_series(files, staging / name, uid_map)
+        series.append(name)
+    return tuple(series)
+
+
+@service(Role.COORDINATOR, own_transactions=True)
+def import_cases(ctx: ServiceContext, study_id: int, source: str | Path) -> ImportReport:
+    """Import every case folder under ``source`` into a study, de-identified.
+
+    Files are de-identified to a staging folder outside any transaction, hashed, and only then
+    recorded (and moved in place) in a short write transaction. A case whose source id or
+    content was imported before is skipped.
+
+    Raises
+    ------
+    InputError
+        If ``source`` holds no case folders.
+    DeidentificationError
+        If a series cannot be de-identified safely (nothing of that case is kept).
+    """
+    source = Path(source)
+    root = ctx.db.root
+    study_dir = root / study_folder(study_id)
+    imported: list[str] = []
+    skipped = 0
+    for folder in case_folders(source):
+        staging = study_dir / STAGING / uuid.uuid4().hex
+        try:
+            series = _deidentify_case(folder, staging)
+            digest = content_hash(staging)
+
+            def record(session: Session, folder: Path = folder, staging: Path = staging,
+                       series: tuple[str, ...] = series, digest: str = digest) -> str | None:
+                study = get_study(session, study_id)
+                key = source_key(study, folder.name)
+                duplicate = session.scalar(select(Case.id).where(
+                    Case.study_id == study.id,
+                    (Case.source_key_sha256 == key) | (Case.content_sha256 == digest)))
+                if duplicate is not None:
+                    return None
+                number = int(session.scalar(
+                    select(func.count(Case.id)).where(Case.study_id == study.id)) or 0) + 1
+                code = f"C{number:04d}"
+                relative = f"{study_folder(study.id)}/cases/{code}"
+                session.add(Case(study_id=study.id, code=code, source_key_sha256=key,
+                                 content_sha256=digest, storage_path=relative,
+                                 series=",".join(series)))
+                session.flush()
+                (root / relative).parent.mkdir(parents=True, exist_ok=True)
+                staging.rename(root / relative)  # inside the transaction: no row without files
+                return code
+
+            code = ctx.db.run(record, write=True)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        if code is None:
+            skipped += 1
+        else:
+            imported.append(code)
+            logger.info("imported case %s", code)
+    event = AuditEvent(user_id=ctx.actor.user_id, action="import_cases",
+                       detail=f"study_id={int(study_id)} cases={len(imported)}")
+    ctx.db.run(lambda session: session.add(event), write=True)
+    return ImportReport(tuple(imported), skipped)
+
+
+@service(Role.COORDINATOR)
+def list_cases(ctx: ServiceContext, study_id: int) -> list[CaseInfo]:
+    """The study's cases, by code."""
+    study = get_study(ctx.session, study_id)
+    return [CaseInfo(c.id, c.code, c.content_sha256, tuple(c.series.split(",")))
+            for c in ctx.session.scalars(
+                select(Case).where(Case.study_id == study.id).order_by(Case.code))]
+
+
+def series_dirs(root: Path, case: Case, allowed: tuple[str, ...]) -> dict[str, Path]:
+    """Absolute folders of a case's stored series, limited to ``allowed`` names."""
+    return {name: root / case.storage_path / name
+            for name in case.series.split(",") if name in allowed}
+
+
+def get_case(session: Session, study_id: int, case_id: int) -> Case:
+    """A case of the study, or :class:`NotFoundError`."""
+    case = session.get(Case, int(case_id))
+    if case is None or case.study_id != int(study_id):
+        raise NotFoundError(f"No case {case_id} in study {study_id}.")
+    return case
+
+
+def read_label_csv(path: Path, required: tuple[str, ...]) -> list[dict[str, str]]:
+    """Rows of a CSV with a ``case_id`` column and ``required`` columns.
+
+    Raises
+    ------
+    InputError
+        If the file cannot be read or lacks columns.
+    """
+    try:
+        with Path(path).open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            columns = set(reader.fieldnames or ())
+            missing = [c for c in ("case_id", *required) if c not in columns]
+            if missing:
+                raise InputError(f"{Path(path).name} lacks the column(s) {', '.join(missing)}.")
+            return list(reader)
+    except OSError as exc:
+        raise InputError(f"Cannot read {path}: {exc.strerror}.") from exc
