@@ -6,6 +6,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from bcl_core.explain import map_to_series
+from bcl_core.preprocess import paste_into
 from bcl_core.volume import Volume, to_sitk
 
 SAGITTAL = np.array([[0, 0, -1], [1, 0, 0], [0, -1, 0]], float)
@@ -22,7 +23,7 @@ def test_map_lands_on_the_same_patient_positions_as_simpleitk() -> None:
     rng = np.random.default_rng(0)
     cam = rng.random(grid.array.shape).astype(np.float32)
     mapped = map_to_series(cam, grid, series)
-    full = mapped.full(series)
+    full = paste_into(mapped, series)
     # Reference: SimpleITK resamples the same map onto the whole series grid.
     reference = sitk.GetArrayFromImage(sitk.Resample(
         to_sitk(grid.with_array(cam)), to_sitk(series.with_array(np.zeros_like(series.array,
@@ -38,4 +39,4 @@ def test_map_lands_on_the_same_patient_positions_as_simpleitk() -> None:
     # Nothing beyond half a crop voxel outside the crop's extent.
     outside = np.any((crop_index < -0.5) | (crop_index > size - 0.5), axis=1).reshape(full.shape)
     assert np.all(full[outside] == 0)
-    assert mapped.block.array.size < series.array.size
+    assert mapped.array.size < series.array.size
