@@ -1,0 +1,60 @@
+"""``bcl train TARGET ...``: train the shipped models (one subparser per target).
+
+``bcl train seg --modality {ct,mr} --data DIR --out models/``. A new target (e.g. ``fusion``)
+adds its own ``_register_<target>`` function to :data:`TARGETS`. torch is imported only when a
+training actually runs, so ``bcl --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+
+def _register_seg(targets: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = targets.add_parser(
+        "seg", help="click-guided vertebra segmentation (CT or MRI)",
+        description="Train the click-guided vertebra segmentation model on a `bcl synth` folder; "
+                    "writes <name>.pt, .onnx, .json (sidecar) and .metrics.json to --out.")
+    parser.add_argument("--modality", required=True, choices=("ct", "mr"))
+    parser.add_argument("--data", required=True, type=Path, help="`bcl synth` output folder")
+    parser.add_argument("--out", required=True, type=Path, help="output folder (e.g. models/)")
+    parser.add_argument("--steps", type=int, default=1500, help="optimiser steps (default 1500)")
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-cases", type=int, default=None, help="use the first N cases")
+    parser.add_argument("--time-limit-min", type=float, default=38.0,
+                        help="stop early (keeping the best weights) after this many minutes")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.set_defaults(func=_run_seg)
+
+
+def _run_seg(args: argparse.Namespace) -> int:
+    from bcl_core.train.seg_train import SegTrainConfig, train_segmentation
+
+    config = SegTrainConfig(
+        modality=args.modality, data_dir=args.data, out_dir=args.out, steps=args.steps,
+        batch_size=args.batch_size, seed=args.seed, max_cases=args.max_cases,
+        time_limit_min=args.time_limit_min, threads=args.threads)
+    metrics = train_segmentation(config)
+    summary = {key: metrics[key] for key in ("val_dice_best", "steps_done", "train_seconds",
+                                             "n_train_cases", "n_val_cases", "parity_random")}
+    sys.stdout.write(json.dumps(summary) + "\n")
+    return 0
+
+
+#: One registration function per training target.
+TARGETS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (  # type: ignore[type-arg]
+    _register_seg,
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add the ``train`` subcommand and its targets."""
+    parser = subparsers.add_parser("train", help="train a model (research use, synthetic data)")
+    targets = parser.add_subparsers(dest="target", metavar="TARGET", required=True)
+    for register_target in TARGETS:
+        register_target(targets)

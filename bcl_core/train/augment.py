@@ -1,0 +1,89 @@
+"""Augmentations that carry an internal-site model to other scanners (numpy, patch-level).
+
+What differs between sites (DESIGN.md, "Sites"): slice thickness (CT 1.25 vs 3.75 mm),
+in-plane resolution (MRI 320x256 vs 384x326), noise, and intensity scaling. Each is simulated on
+the raw (un-normalised) patch, before the sidecar's normalisation, so the model sees what
+inference will feed it from such a scanner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Ranges of each augmentation; probabilities are per patch."""
+
+    slice_blur_voxels: float = 1.2
+    slice_blur_p: float = 0.7
+    inplane_blur_voxels: float = 0.6
+    inplane_blur_p: float = 0.3
+    noise_fraction: float = 0.04
+    intensity_scale: float = 0.1
+    intensity_shift_fraction: float = 0.03
+    mr_gamma: float = 0.3
+    flip_lr_p: float = 0.5
+
+
+def augment_raw(patch: NDArray[np.float32], slice_axis: int, modality: str,
+                config: AugmentConfig, rng: np.random.Generator) -> NDArray[np.float32]:
+    """Intensity scaling, thick-slice and resolution blur, and noise on a raw patch.
+
+    Parameters
+    ----------
+    patch:
+        Raw intensities on the canonical patch grid, ``(k, j, i)``.
+    slice_axis:
+        Array axis of the series' slice direction (thickness is simulated along it).
+    modality:
+        ``"ct"`` or ``"mr"``.
+    config:
+        Ranges.
+    rng:
+        Random generator (seeded by the training loop).
+    """
+    out = patch.astype(np.float32, copy=True)
+    spread = float(np.percentile(out, 99) - np.percentile(out, 1)) or 1.0
+    scale = 1.0 + rng.uniform(-config.intensity_scale, config.intensity_scale)
+    if modality == "mr":
+        scale *= float(np.exp(rng.uniform(-0.5, 0.5)))  # MRI units are arbitrary per scanner
+    out = out * np.float32(scale) + np.float32(
+        rng.uniform(-1, 1) * config.intensity_shift_fraction * spread)
+    if rng.random() < config.slice_blur_p:
+        sigma = rng.uniform(0.2, config.slice_blur_voxels)
+        out = ndimage.gaussian_filter1d(out, sigma, axis=slice_axis, mode="nearest")
+    if rng.random() < config.inplane_blur_p:
+        sigma = rng.uniform(0.1, config.inplane_blur_voxels)
+        for axis in range(3):
+            if axis != slice_axis:
+                out = ndimage.gaussian_filter1d(out, sigma, axis=axis, mode="nearest")
+    noise_sd = rng.uniform(0, config.noise_fraction) * spread * abs(scale)
+    out += rng.normal(0.0, noise_sd, out.shape).astype(np.float32)
+    return out
+
+
+def augment_normalised(image: NDArray[np.float32], modality: str, config: AugmentConfig,
+                       rng: np.random.Generator) -> NDArray[np.float32]:
+    """Contrast changes after normalisation (MRI gamma: other sequences' weighting)."""
+    if modality != "mr" or rng.random() < 0.5:
+        return image
+    gamma = float(np.exp(rng.uniform(-config.mr_gamma, config.mr_gamma)))
+    positive = np.clip(image, 0, None)
+    return (np.sign(image) * positive ** gamma + np.minimum(image, 0)).astype(np.float32)
+
+
+def flip_left_right(arrays: list[NDArray[np.generic]], rng: np.random.Generator,
+                    probability: float) -> list[NDArray[np.generic]]:
+    """Mirror every array along the LPS x axis (array axis 2) together, with ``probability``.
+
+    The spine is left-right symmetric; the patch grid is centred on the click in x, so a mirrored
+    patch is still a valid (image, guidance, mask) triple.
+    """
+    if rng.random() >= probability:
+        return arrays
+    return [np.ascontiguousarray(a[..., ::-1]) for a in arrays]

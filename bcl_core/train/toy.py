@@ -1,0 +1,90 @@
+"""A tiny analytic "spine" for smoke tests: three vertebrae (body + arch) in soft tissue.
+
+Not the synthetic-case generator (``bcl_core.phantom``): this is a shape whose exact target mask
+is known in closed form, on any grid, in milliseconds. Tests use it to check geometry handling
+(axial vs sagittal series, resampling back to the series grid) and the training loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from bcl_core.volume import Volume
+
+#: Distance between vertebra centres along z (mm) and the body's half-sizes (x, y, z) in mm.
+LEVEL_STEP_MM = 30.0
+BODY_HALF_MM = (20.0, 15.0, 11.0)
+#: Intensity per tissue: (soft tissue, bone, canal fluid) for each modality.
+TISSUE_VALUES = {"CT": (40.0, 500.0, 10.0), "MR": (120.0, 320.0, 700.0)}
+
+
+@dataclass(frozen=True)
+class ToyCase:
+    """A toy image, its target-vertebra mask on the same grid, and the body centre (LPS mm)."""
+
+    image: Volume
+    mask: Volume
+    point_mm: NDArray[np.float64]
+
+
+def _vertebra(rel: NDArray[np.float64]) -> NDArray[np.bool_]:
+    """Body and posterior arch of one vertebra centred at the origin (``rel``: (..., 3) mm)."""
+    x, y, z = rel[..., 0], rel[..., 1], rel[..., 2]
+    hx, hy, hz = BODY_HALF_MM
+    body = ((x / hx) ** 2 + (y / hy) ** 2 <= 1.0) & (np.abs(z) <= hz)
+    ring = (np.abs(x) <= 14) & (y >= hy - 1) & (y <= hy + 20) & (np.abs(z) <= 8)
+    canal = (np.abs(x) <= 8) & (y > hy) & (y < hy + 14)
+    spine = (np.abs(x) <= 3) & (y >= hy + 19) & (y <= hy + 34) & (np.abs(z) <= 6)
+    return body | (ring & ~canal) | spine
+
+
+def make_toy_case(size_ijk: Sequence[int] = (48, 48, 48),
+                  spacing: Sequence[float] = (2.0, 2.0, 2.0),
+                  direction: NDArray[np.float64] | None = None, modality: str = "CT",
+                  centre_mm: Sequence[float] = (0.0, 0.0, 0.0), noise: float = 0.0,
+                  seed: int = 0) -> ToyCase:
+    """Sample the toy spine on a grid centred at ``centre_mm``.
+
+    Parameters
+    ----------
+    size_ijk, spacing, direction:
+        The series grid (``direction`` defaults to identity: an axial series). A sagittal series
+        has its slice axis along LPS x.
+    modality:
+        ``"CT"`` or ``"MR"``: picks the tissue intensities.
+    centre_mm:
+        LPS mm of the target vertebral body centre, placed at the grid centre.
+    noise:
+        Standard deviation of added Gaussian noise.
+    seed:
+        Noise seed.
+    """
+    direction = np.eye(3) if direction is None else np.asarray(direction, dtype=float)
+    size = np.asarray(size_ijk, dtype=int)
+    spacing_arr = np.asarray(spacing, dtype=float)
+    centre = np.asarray(centre_mm, dtype=float)
+    origin = centre - direction @ ((size - 1) / 2 * spacing_arr)
+    grid = Volume(np.zeros(tuple(size[::-1]), np.uint8), spacing=tuple(spacing_arr),
+                  origin=tuple(origin), direction=direction)
+    kk, jj, ii = np.meshgrid(*(np.arange(n) for n in size[::-1]), indexing="ij")
+    points = grid.index_to_mm(np.stack([ii, jj, kk], axis=-1).reshape(-1, 3))
+    rel = (points - centre).reshape(*size[::-1], 3)
+    soft, bone, fluid = TISSUE_VALUES[modality]
+    target = _vertebra(rel)
+    any_bone = target.copy()
+    for level in (-1, 1):
+        any_bone |= _vertebra(rel - np.array([0.0, 0.0, level * LEVEL_STEP_MM]))
+    canal = (np.abs(rel[..., 0]) <= 8) & (rel[..., 1] > BODY_HALF_MM[1]) & (
+        rel[..., 1] < BODY_HALF_MM[1] + 14)
+    image = np.full(target.shape, soft, dtype=np.float32)
+    image[canal] = fluid
+    image[any_bone] = bone
+    if noise > 0:
+        image += np.random.default_rng(seed).normal(0, noise, image.shape).astype(np.float32)
+    return ToyCase(image=grid.with_array(image, modality=modality),
+                   mask=grid.with_array(target.astype(np.uint8), modality="SEG"),
+                   point_mm=centre)
