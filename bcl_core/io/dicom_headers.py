@@ -102,6 +102,10 @@ class NotAnImage(Exception):
     """Internal: the file is DICOM but holds no image (report, DICOMDIR, structure set)."""
 
 
+class TruncatedFile(Exception):
+    """Internal: an image file ends before its pixel data."""
+
+
 # --- small tag readers ---------------------------------------------------------------------
 def _text(ds: Dataset, keyword: str) -> str:
     value = ds.get(keyword, "")
@@ -288,6 +292,8 @@ def read_headers(file: FileRef) -> list[SliceHeader]:
         If the file is not DICOM.
     NotAnImage
         If it is DICOM but holds no image.
+    TruncatedFile
+        If an image file ends before its pixel data.
     """
     with file.open() as stream:
         preamble = stream.read(132)
@@ -299,8 +305,14 @@ def read_headers(file: FileRef) -> list[SliceHeader]:
             raise InvalidDicomError(f"{file.name} is not a DICOM file")
         ds = dcmread(stream, stop_before_pixels=True, force=force)
         offset = stream.tell()
-        if force and "SOPClassUID" not in ds and "Rows" not in ds:
-            raise InvalidDicomError(f"{file.name} is not a DICOM file")
+        at_end = not stream.read(1)
+    if force and "SOPClassUID" not in ds and "Rows" not in ds:
+        raise InvalidDicomError(f"{file.name} is not a DICOM file")
+    meta = getattr(ds, "file_meta", None) or {}
+    sop_class = UID(str(ds.get("SOPClassUID") or meta.get("MediaStorageSOPClassUID", "")))
+    if at_end and ("Rows" in ds or "Image" in sop_class.name):
+        # The header ran to the end of the file without reaching any pixel data.
+        raise TruncatedFile(file.name)
     return headers_from_dataset(ds, file, offset)
 
 

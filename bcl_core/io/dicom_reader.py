@@ -31,6 +31,10 @@ from bcl_core.volume import Volume
 logger = logging.getLogger(__name__)
 
 
+#: Reason given for a file whose header cannot be read to the end.
+DAMAGED = "damaged or truncated DICOM file"
+
+
 @dataclass
 class DicomScan:
     """Everything found in an input: the image series and the files that were set aside.
@@ -73,8 +77,9 @@ def scan_files(files: list[FileRef]) -> DicomScan:
         except NotAnImage:
             skipped.append((file.name, "DICOM without an image"))
         except Exception:  # noqa: BLE001 - pydicom raises many types on damaged headers
+            # TruncatedFile lands here too.
             logger.debug("damaged header in %s", file.name, exc_info=True)
-            skipped.append((file.name, "damaged or truncated DICOM header"))
+            skipped.append((file.name, DAMAGED))
     series = [assess_series(index, group, split)
               for index, (group, split) in enumerate(group_headers(headers))]
     series.sort(key=lambda s: (s.series_number if s.series_number is not None else 1 << 30,
@@ -225,13 +230,26 @@ def load_volume(source: InputSource, series: int | None = None) -> Volume:
                     f"{_input_label(source)} holds {len(scan.series)} image series ({names}); "
                     "choose one, or give a folder with a single series."
                 )
-            return read_series(scan.series[0])
+            return _read_with_hint(scan, scan.series[0])
         if not 0 <= series < len(scan.series):
             raise AmbiguousSeriesError(
                 f"There is no series [{series}]; {_input_label(source)} holds "
                 f"{len(scan.series)} (numbered from 0)."
             )
-        return read_series(scan.series[series])
+        return _read_with_hint(scan, scan.series[series])
+
+
+def _read_with_hint(scan: DicomScan, info: SeriesInfo) -> Volume:
+    """:func:`read_series`, naming damaged files set aside when the series is refused."""
+    try:
+        return read_series(info)
+    except SeriesError as exc:
+        damaged = [name for name, reason in scan.skipped if reason == DAMAGED]
+        if not damaged:
+            raise
+        shown = ", ".join(damaged[:3]) + (" ..." if len(damaged) > 3 else "")
+        raise SeriesError(f"{exc} {len(damaged)} damaged file(s) were set aside: {shown}.") \
+            from exc
 
 
 def inspect_input(source: InputSource) -> DicomScan:
