@@ -1,0 +1,84 @@
+"""What each figure shows, computed once and drawn by both renderers (plotly and matplotlib)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_curve
+
+from bcl_core.evaluation import schema
+from bcl_core.evaluation.scorers import EvaluationResult
+
+FIGURE_NAMES: tuple[str, ...] = ("roc", "calibration", "confusion")
+
+
+@dataclass(frozen=True)
+class Curve:
+    """A named x/y line (ROC: x = 1 - specificity, y = sensitivity)."""
+
+    label: str
+    x: np.ndarray
+    y: np.ndarray
+    dashed: bool = False
+
+
+@dataclass(frozen=True)
+class Point:
+    """A named operating point."""
+
+    label: str
+    x: float
+    y: float
+
+
+def _auc_of(result: EvaluationResult, scorer: str, type_name: str) -> str:
+    table = result.tables.get("auroc", pd.DataFrame())
+    row = table[(table["scorer"] == scorer) & (table["type"] == type_name)] if len(table) else table
+    return f" (AUROC {row['auc'].iloc[0]:.3f})" if len(row) else ""
+
+
+def roc_panels(result: EvaluationResult) -> dict[str, tuple[list[Curve], list[Point]]]:
+    """Per type: model (and oracle) ROC curves; reader and model operating points."""
+    data = result.data
+    panels: dict[str, tuple[list[Curve], list[Point]]] = {}
+    for t in schema.TYPES:
+        y = data.labels[t].to_numpy()
+        curves: list[Curve] = []
+        points: list[Point] = []
+        if 0 < y.sum() < y.size:
+            fpr, tpr, _ = roc_curve(y, data.probabilities[t].to_numpy())
+            curves.append(Curve(f"model{_auc_of(result, schema.MODEL, t)}", fpr, tpr))
+            if data.oracle is not None:
+                fpr, tpr, _ = roc_curve(y, data.oracle[t].to_numpy())
+                curves.append(Curve(f"oracle{_auc_of(result, schema.ORACLE, t)}", fpr, tpr, dashed=True))
+        metrics = result.tables.get("metrics", pd.DataFrame())
+        if len(metrics):
+            for scorer, group in metrics[metrics["type"] == t].groupby("scorer", sort=True):
+                values = group.set_index("metric")["value"]
+                if np.isfinite(values["sensitivity"]) and np.isfinite(values["specificity"]):
+                    points.append(Point(f"{scorer} calls", 1.0 - values["specificity"], values["sensitivity"]))
+        panels[t] = (curves, points)
+    return panels
+
+
+def calibration_panels(result: EvaluationResult) -> dict[str, Curve]:
+    """Per type: the model's reliability curve (mean predicted vs observed frequency)."""
+    table = result.tables["reliability"]
+    panels = {}
+    for t in schema.TYPES:
+        rows = table[table["type"] == t]
+        ece = result.tables["calibration"].set_index("type").loc[t, "ece"]
+        panels[t] = Curve(f"model (ECE {ece:.3f})", rows["mean_predicted"].to_numpy(), rows["observed_frequency"].to_numpy())
+    return panels
+
+
+def confusion_panels(result: EvaluationResult, scorer: str = schema.MODEL) -> dict[str, np.ndarray]:
+    """Per type: the 2x2 matrix [[TN, FP], [FN, TP]] (rows = reference 0/1, columns = call 0/1)."""
+    table = result.tables["confusion"]
+    panels = {}
+    for t in schema.TYPES:
+        row = table[(table["scorer"] == scorer) & (table["type"] == t)].iloc[0]
+        panels[t] = np.array([[row["tn"], row["fp"]], [row["fn"], row["tp"]]], dtype=int)
+    return panels
