@@ -1,0 +1,59 @@
+"""``bcl evaluate``: evaluation report of predictions (and reader reads) against labels."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+from bcl_core.evaluation.analysis import evaluate
+from bcl_core.evaluation.loading import assemble
+from bcl_core.evaluation.report import write_report
+from bcl_core.evaluation.scorers import EvaluationSettings
+from bcl_core.stats import DEFAULT_RESAMPLES, DEFAULT_SEED
+
+logger = logging.getLogger(__name__)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``evaluate`` subcommand."""
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="evaluation report: per-type metrics with CIs, ROC, calibration, kappas, model vs readers",
+        description="Compare predictions.csv (bcl predict-batch) with labels.csv (bcl synth or the reference "
+        "standard) and, optionally, a reader study's reads.csv; write report.html, tables/*.csv and "
+        "figures/*.png into --out. Formats: docs/evaluation.md.",
+    )
+    parser.add_argument("--pred", required=True, type=Path, help="predictions.csv")
+    parser.add_argument("--labels", required=True, type=Path, help="labels.csv")
+    parser.add_argument("--reads", type=Path, default=None, help="reads.csv (long format), optional")
+    parser.add_argument("--out", required=True, type=Path, help="output folder (created if needed)")
+    parser.add_argument("--bootstrap", type=_positive_int, default=DEFAULT_RESAMPLES,
+                        help=f"bootstrap resamples for F1 and Fleiss' kappa intervals (default {DEFAULT_RESAMPLES})")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"bootstrap seed (default {DEFAULT_SEED})")
+    parser.add_argument("--no-png", action="store_true", help="skip the matplotlib PNG figures")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the evaluation; exit 0 on success (errors surface as BCLError, exit 2)."""
+    start = time.perf_counter()
+    data = assemble(args.pred, args.labels, args.reads)
+    result = evaluate(data, EvaluationSettings(n_resamples=args.bootstrap, seed=args.seed))
+    report = write_report(result, args.out, pngs=not args.no_png)
+    sys.stdout.write(
+        f"{report} ({len(data.case_ids)} cases, {len(data.reader_ids)} readers, "
+        f"{time.perf_counter() - start:.1f} s)\n"
+    )
+    for note in result.notes:
+        logger.warning("%s", note)
+    return 0
