@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -229,7 +228,3 @@ def logout(db: StudyDatabase, token: str) -> None:
 
     db.run(work, write=True)
 
-
-def session_expired(expires_at: datetime) -> bool:
-    """Whether a session end time has passed."""
-    return expires_at <= utcnow()

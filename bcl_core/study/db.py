@@ -141,12 +141,12 @@ class StudyDatabase:
 
     @contextmanager
     def read_session(self) -> Iterator[Session]:
-        """A session for reading; rolled back at the end."""
+        """A session for reading; closed (its transaction rolled back) at the end.
+
+        Objects loaded in it stay readable afterwards, detached.
+        """
         with self._read_sessions() as session:
-            try:
-                yield session
-            finally:
-                session.rollback()
+            yield session
 
     def run(self, work: Callable[[Session], T], write: bool) -> T:
         """Run ``work(session)`` in one transaction and return its result.

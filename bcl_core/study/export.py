@@ -78,7 +78,7 @@ def long_csv(ctx: ServiceContext, study_id: int) -> str:
         select(Read, Case.code).join(Case, Case.id == Read.case_id).join(
             User, User.id == Read.reader_id)
         .where(Read.study_id == study.id, Read.locked.is_(True))
-        .order_by(Read.reader_id, Case.code)).tuples()
+        .order_by(Read.reader_id, Case.code))
     for read, code in reads:
         label = labels.get(read.case_id)
         prediction = latest.get(read.case_id)

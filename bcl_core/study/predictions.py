@@ -120,7 +120,7 @@ def list_predictions(ctx: ServiceContext, study_id: int) -> list[PredictionInfo]
     rows = ctx.session.execute(
         select(ModelPrediction, Case.code).join(Case, Case.id == ModelPrediction.case_id)
         .where(ModelPrediction.study_id == study.id)
-        .order_by(Case.code, ModelPrediction.model_version)).tuples()
+        .order_by(Case.code, ModelPrediction.model_version))
     return [PredictionInfo(code, p.model_version, prediction_probs(p),
                            {t: getattr(p, f"call{n}") for n, t in enumerate(LEAK_TYPES, 1)})
             for p, code in rows]

@@ -175,7 +175,7 @@ def my_reads(ctx: ServiceContext, study_id: int) -> list[ReadAnswer]:
     """The caller's own submitted reads, in reading order."""
     assignment = get_assignment(ctx.session, study_id, ctx.actor.user_id)
     rows = ctx.session.execute(select(Read, Case.code).join(Case, Case.id == Read.case_id).where(
-        Read.study_id == assignment.study_id, Read.reader_id == ctx.actor.user_id)).tuples()
+        Read.study_id == assignment.study_id, Read.reader_id == ctx.actor.user_id))
     position = {case_id: n for n, case_id in enumerate(case_order(assignment))}
     answers = sorted(rows, key=lambda row: position.get(row[0].case_id, 0))
     return [_answer(read, code) for read, code in answers]
@@ -188,7 +188,7 @@ def reader_reads(ctx: ServiceContext, study_id: int, username: str) -> list[Read
     if user is None:
         raise NotFoundError(f"No account named {username!r}.")
     rows = ctx.session.execute(select(Read, Case.code).join(Case, Case.id == Read.case_id).where(
-        Read.study_id == int(study_id), Read.reader_id == user.id).order_by(Case.code)).tuples()
+        Read.study_id == int(study_id), Read.reader_id == user.id).order_by(Case.code))
     return [_answer(read, code) for read, code in rows]
 
 

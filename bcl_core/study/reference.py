@@ -93,7 +93,7 @@ def _queue(ctx: ServiceContext, study_id: int) -> list[tuple[Case, list[Referenc
 @service(Role.ADJUDICATOR, Role.COORDINATOR)
 def adjudication_queue(ctx: ServiceContext, study_id: int) -> list[Disagreement]:
     """Cases whose two reference reads disagree and that have no label yet, with both reads."""
-    names = dict(ctx.session.execute(select(User.id, User.username)).tuples().all())
+    names = dict(ctx.session.execute(select(User.id, User.username)).all())
     return [
         Disagreement(case.id, case.code,
                      tuple((names[r.reader_id], _calls(r), r.comment) for r in reads),
@@ -132,10 +132,10 @@ def adjudicate(ctx: ServiceContext, study_id: int, case_id: int, calls: Mapping[
 def reference_labels(ctx: ServiceContext, study_id: int) -> list[LabelInfo]:
     """Every decided reference label of the study, with its source and who decided."""
     study = get_study(ctx.session, study_id)
-    names = dict(ctx.session.execute(select(User.id, User.username)).tuples().all())
+    names = dict(ctx.session.execute(select(User.id, User.username)).all())
     rows = ctx.session.execute(
         select(ReferenceLabel, Case.code).join(Case, Case.id == ReferenceLabel.case_id)
-        .where(ReferenceLabel.study_id == study.id).order_by(Case.code)).tuples()
+        .where(ReferenceLabel.study_id == study.id).order_by(Case.code))
     return [LabelInfo(code, _calls(label), label.source,
                       names.get(label.decided_by_id) if label.decided_by_id else None, label.note)
             for label, code in rows]

@@ -79,7 +79,7 @@ def list_studies(ctx: ServiceContext) -> list[StudyInfo]:
         query = query.join(Assignment, Assignment.study_id == Study.id).where(
             Assignment.user_id == ctx.actor.user_id)
     counts = dict(ctx.session.execute(
-        select(Case.study_id, func.count(Case.id)).group_by(Case.study_id)).tuples().all())
+        select(Case.study_id, func.count(Case.id)).group_by(Case.study_id)).all())
     return [StudyInfo(s.id, s.name, s.description, int(counts.get(s.id, 0)))
             for s in ctx.session.scalars(query)]
 
@@ -133,7 +133,7 @@ def study_progress(ctx: ServiceContext, study_id: int) -> list[Progress]:
     study = get_study(ctx.session, study_id)
     rows = ctx.session.execute(
         select(Assignment, User).join(User, User.id == Assignment.user_id)
-        .where(Assignment.study_id == study.id).order_by(User.username)).tuples()
+        .where(Assignment.study_id == study.id).order_by(User.username))
     return [
         Progress(user.username, Role(user.role),
                  count_done(ctx.session, study.id, user.id, Role(user.role)),

@@ -1,0 +1,260 @@
+"""Reader-study service flows, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+from test_study_support import (
+    BACKENDS,
+    PASSWORD,
+    activate,
+    build_world,
+    calls,
+    database_factory,
+)
+
+from bcl_core.errors import AuthenticationError, ConflictError, NotFoundError, StudyError
+from bcl_core.study import (
+    adjudicate,
+    adjudication_queue,
+    allow_amendment,
+    create_user,
+    imrmc_input,
+    list_studies,
+    login,
+    long_csv,
+    my_progress,
+    my_reads,
+    next_case,
+    reader_reads,
+    reference_labels,
+    reset_password,
+    run_model,
+    study_progress,
+    submit_read,
+    submit_reference_read,
+)
+from bcl_core.study.constants import MAX_FAILED_LOGINS, Role
+from bcl_core.study.models import Assignment, AuditEvent, ReadAmendment
+
+
+@pytest.fixture
+def make_db(tmp_path):
+    yield from database_factory(tmp_path)
+
+
+@pytest.fixture(params=BACKENDS)
+def world(request, make_db):
+    return build_world(make_db(request.param))
+
+
+def _read_all(world, who: str, answer: dict[str, int]) -> list[str]:
+    """Read every assigned case with ``answer``; returns the codes in reading order."""
+    token = world.token(who)
+    codes = []
+    while (case := next_case(world.db, token, world.study_id)) is not None:
+        submit_read(world.db, token, world.study_id, case.case_id, answer, None, 5.0)
+        codes.append(case.code)
+    return codes
+
+
+# --- accounts -------------------------------------------------------------------------------
+def test_one_time_password_must_be_replaced_before_anything_else(world):
+    created = create_user(world.db, world.token("coordinator"), "newbie", Role.READER)
+    first = login(world.db, "newbie", created.one_time_password)
+    assert first.must_change_password
+    with pytest.raises(AuthenticationError, match="own password"):
+        list_studies(world.db, first.token)
+    token = activate(world.db, "newbie", created.one_time_password)
+    assert list_studies(world.db, token) == []  # not assigned anywhere yet
+    with pytest.raises(AuthenticationError, match="Wrong username or password"):
+        login(world.db, "newbie", created.one_time_password)  # one-time means once
+
+
+def test_lockout_after_repeated_failures_and_coordinator_reset(world):
+    for _ in range(MAX_FAILED_LOGINS):
+        with pytest.raises(AuthenticationError, match="Wrong username or password"):
+            login(world.db, "reader", "not the password")
+    with pytest.raises(AuthenticationError, match="locked"):
+        login(world.db, "reader", PASSWORD)  # even the right password, while locked
+    fresh = reset_password(world.db, world.token("coordinator"), "reader")
+    # The reset ends old sessions and the new one-time password works.
+    with pytest.raises(AuthenticationError):
+        my_progress(world.db, world.token("reader"), world.study_id)
+    assert activate(world.db, "reader", fresh.one_time_password)
+
+
+def test_unknown_user_gets_the_same_message_as_a_wrong_password(world):
+    with pytest.raises(AuthenticationError, match="^Wrong username or password.$"):
+        login(world.db, "nobody", PASSWORD)
+
+
+def test_sessions_expire(world):
+    world.db.session_ttl = timedelta(seconds=-1)
+    token = login(world.db, "reader", PASSWORD).token
+    with pytest.raises(AuthenticationError, match="expired"):
+        my_progress(world.db, token, world.study_id)
+
+
+def test_passwords_are_argon2_hashes_and_never_stored_in_clear(world):
+    from bcl_core.study.models import User
+
+    with world.db.read_session() as session:
+        hashes = list(session.scalars(select(User.password_hash)))
+        audit = " ".join(session.scalars(select(AuditEvent.detail)))
+    assert hashes and all(h.startswith("$argon2id$") for h in hashes)
+    assert PASSWORD not in " ".join(hashes) and PASSWORD not in audit
+
+
+# --- reading --------------------------------------------------------------------------------
+def test_reader_reads_all_cases_in_a_stored_seeded_order(world):
+    first = _read_all(world, "reader", calls(0, 0, 0, 0))
+    second = _read_all(world, "reader2", calls(1, 1, 1, 1))
+    assert sorted(first) == sorted(second) == ["C0001", "C0002", "C0003", "C0004"]
+    with world.db.read_session() as session:
+        stored = {a.user_id: json.loads(a.case_order) for a in session.scalars(select(Assignment))}
+    orders = [[f"C{c:04d}" for c in order] for order in stored.values()]
+    assert first in orders and second in orders
+    assert next_case(world.db, world.token("reader"), world.study_id) is None
+    progress = {p.username: (p.done, p.total)
+                for p in study_progress(world.db, world.token("coordinator"), world.study_id)}
+    assert progress["reader"] == (4, 4) and progress["reader2"] == (4, 4)
+    assert progress["reference1"] == (0, 4)
+
+
+def test_the_same_seed_gives_the_same_order(make_db):
+    orders = []
+    for _ in range(2):
+        world = build_world(make_db("sqlite"), n_cases=12, order_seed=2024)
+        with world.db.read_session() as session:
+            orders.append(sorted(json.loads(a.case_order)
+                                 for a in session.scalars(select(Assignment))))
+        world.db.dispose()
+        world.db.engine.dispose()
+        # the second world needs a fresh file
+        import os
+        os.remove(world.db.url.removeprefix("sqlite:///"))
+    assert orders[0] == orders[1]
+    assert len({tuple(o) for o in orders[0]}) > 1  # readers get different orders
+
+
+def test_answers_lock_on_submit_and_amendment_is_audited(world):
+    db, token = world.db, world.token("reader")
+    case = next_case(db, token, world.study_id)
+    read = submit_read(db, token, world.study_id, case.case_id, calls(1, 0, 0, 0),
+                       {"type1": 70}, 30.0, "first look")
+    with pytest.raises(ConflictError, match="locked"):
+        submit_read(db, token, world.study_id, case.case_id, calls(0, 0, 0, 0), None, 3.0)
+    with pytest.raises(StudyError, match="reason"):
+        allow_amendment(db, world.token("coordinator"), read.read_id, "  ")
+    allow_amendment(db, world.token("coordinator"), read.read_id, "typo in type I")
+    again = next_case(db, token, world.study_id)
+    assert again.case_id == case.case_id and again.amendment
+    amended = submit_read(db, token, world.study_id, case.case_id, calls(0, 0, 0, 0), None, 4.0)
+    assert amended.locked and amended.calls["type1"] == 0
+    with db.read_session() as session:
+        trail = session.scalars(select(ReadAmendment)).one()
+    assert trail.reason == "typo in type I"
+    assert json.loads(trail.previous_answer)["calls"]["type1"] == 1
+    assert json.loads(trail.new_answer)["calls"]["type1"] == 0
+    rows = reader_reads(db, world.token("coordinator"), world.study_id, "reader")
+    assert [r.calls["type1"] for r in rows] == [0]
+
+
+def test_every_type_is_required_and_values_are_checked(world):
+    db, token = world.db, world.token("reader")
+    case = next_case(db, token, world.study_id)
+    with pytest.raises(StudyError, match="missing: type4"):
+        submit_read(db, token, world.study_id, case.case_id, {"type1": 1, "type2": 0,
+                                                              "type3": 0}, None, 1.0)
+    with pytest.raises(StudyError, match="0 \\(no\\) or 1"):
+        submit_read(db, token, world.study_id, case.case_id, calls(2, 0, 0, 0), None, 1.0)
+    with pytest.raises(StudyError, match="between 0 and 100"):
+        submit_read(db, token, world.study_id, case.case_id, calls(1, 0, 0, 0),
+                    {"type1": 101}, 1.0)
+    with pytest.raises(StudyError, match="time spent"):
+        submit_read(db, token, world.study_id, case.case_id, calls(1, 0, 0, 0), None, -1.0)
+    assert my_reads(db, token, world.study_id) == []
+
+
+def test_a_reader_cannot_submit_a_case_outside_its_assignment(world, make_db):
+    other_case = world.case_ids[-1] + 1000
+    with pytest.raises(NotFoundError, match="not assigned"):
+        submit_read(world.db, world.token("reader"), world.study_id, other_case,
+                    calls(0, 0, 0, 0), None, 1.0)
+
+
+# --- reference standard ---------------------------------------------------------------------
+def test_agreement_sets_the_label_and_disagreement_goes_to_the_adjudicator(world):
+    db, study = world.db, world.study_id
+    first, second = world.case_ids[:2]
+    for case_id in (first, second):
+        submit_reference_read(db, world.token("reference1"), study, case_id, calls(1, 0, 0, 0))
+    submit_reference_read(db, world.token("reference2"), study, first, calls(1, 0, 0, 0))
+    submit_reference_read(db, world.token("reference2"), study, second, calls(1, 0, 0, 1), "IV?")
+    with pytest.raises(ConflictError):
+        submit_reference_read(db, world.token("reference2"), study, second, calls(1, 0, 0, 1))
+    queue = adjudication_queue(db, world.token("adjudicator"), study)
+    assert [d.case_id for d in queue] == [second]
+    assert {name for name, _, _ in queue[0].reads} == {"reference1", "reference2"}
+    with pytest.raises(ConflictError, match="not waiting"):
+        adjudicate(db, world.token("adjudicator"), study, first, calls(0, 0, 0, 0))
+    adjudicate(db, world.token("adjudicator"), study, second, calls(1, 0, 0, 1), "canal breach")
+    assert adjudication_queue(db, world.token("adjudicator"), study) == []
+    labels = {lab.case_code: lab for lab in reference_labels(db, world.token("coordinator"), study)}
+    assert labels["C0001"].source == "agreement" and labels["C0001"].decided_by is None
+    assert labels["C0002"].source == "adjudicated"
+    assert labels["C0002"].decided_by == "adjudicator"
+    assert labels["C0002"].calls == calls(1, 0, 0, 1)
+
+
+# --- model predictions and exports ----------------------------------------------------------
+def test_exports_long_csv_and_imrmc_with_hand_computed_values(world):
+    db, study, coordinator = world.db, world.study_id, world.token("coordinator")
+    c1, c2 = world.case_ids[:2]
+    # Reference: case 1 type I present, case 2 absent (both reference readers agree).
+    for who in ("reference1", "reference2"):
+        submit_reference_read(db, world.token(who), study, c1, calls(1, 0, 0, 0))
+        submit_reference_read(db, world.token(who), study, c2, calls(0, 0, 0, 0))
+    submit_read(db, world.token("reader"), study, c1, calls(1, 0, 0, 0), {"type1": 60}, 10.0)
+    submit_read(db, world.token("reader"), study, c2, calls(0, 0, 0, 0), {"type1": 20}, 12.0)
+    submit_read(db, world.token("reader2"), study, c1, calls(0, 0, 0, 0), None, 8.0)
+
+    def predictor(series_dirs):
+        assert set(series_dirs) == {"ct", "mr"}
+        return {"type1": 0.25, "type2": 0.5, "type3": 0.125, "type4": 0.0625}, calls(0, 1, 0, 0)
+
+    assert run_model(db, coordinator, study, predictor, "demo-1") == len(world.case_ids)
+
+    rows = list(csv.DictReader(io.StringIO(long_csv(db, coordinator, study))))
+    assert len(rows) == 3 * 4  # three reads x four types
+    row = next(r for r in rows if r["case"] == "C0001" and r["leak_type"] == "type1"
+               and r["confidence"] == "60")
+    # 50 + 60/2 = 80 for a "yes" call with 60% confidence
+    assert float(row["score"]) == 80.0 and row["reference"] == "1"
+    assert row["reference_source"] == "agreement" and float(row["model_probability"]) == 0.25
+
+    text = imrmc_input(db, coordinator, study, "type1")
+    header, data = text.split("BEGIN DATA:\n")
+    assert "N0: 1" in header and "N1: 1" in header and "NR: 2" in header and "NM: 1" in header
+    lines = set(data.strip().splitlines())
+    reader_id = 2  # coordinator is user 1, "reader" user 2, "reader2" user 3 (creation order)
+    assert lines == {f"-1,{c1},0,1", f"-1,{c2},0,0",
+                     f"{reader_id},{c1},1,80", f"{reader_id},{c2},1,40",  # 50-20/2 = 40
+                     f"{reader_id + 1},{c1},1,0"}  # "no" without confidence = 0
+    with pytest.raises(StudyError, match="Unknown leakage type"):
+        imrmc_input(db, coordinator, study, "type5")
+
+
+def test_csv_export_neutralises_spreadsheet_formulas(make_db):
+    world = build_world(make_db("sqlite"))
+    case = next_case(world.db, world.token("reader"), world.study_id)
+    submit_read(world.db, world.token("reader"), world.study_id, case.case_id,
+                calls(0, 0, 0, 0), None, 1.0, "=HYPERLINK(\"http://x\")")
+    exported = long_csv(world.db, world.token("coordinator"), world.study_id)
+    assert "=HYPERLINK" not in exported.replace("'=HYPERLINK", "")
