@@ -81,13 +81,14 @@ def _decode_with_pydicom(header: SliceHeader) -> NDArray[Any]:
     except (EOFError, struct.error) as exc:
         raise _truncated(header) from exc
     except Exception as exc:  # noqa: BLE001 - decoders raise many types; report them as one
-        text = str(exc)
-        if "length" in text and ("expected" in text or "doesn't match" in text):
+        text = " ".join(str(exc).split())
+        if not header.transfer_syntax.is_compressed and "length" in text:
+            # Uncompressed pixel data shorter than Rows x Columns x frames: a cut-off file.
             raise _truncated(header) from exc
         raise SeriesError(
-            f"The image data in {header.file.name} ({header.transfer_syntax.name}) cannot be "
-            f"decoded ({type(exc).__name__}: {text[:200]}); export the series uncompressed "
-            "from PACS and try again."
+            f"The image data in {header.file.name} ({header.transfer_syntax.name}) is damaged "
+            f"or cannot be decoded ({text[:200]}); copy or export the series again, "
+            "uncompressed if the problem persists."
         ) from exc
     pixels = np.asarray(pixels)
     if header.n_frames == 1 and pixels.ndim == 2:

@@ -272,6 +272,8 @@ def inspect_input(source: InputSource) -> DicomScan:
             except SeriesError as exc:
                 logger.info("series %s does not decode: %s", info.label, exc)
                 info.decoded = False
-                info.problems.append(Problem("decode_failed", str(exc), "refused"))
+                cause = exc.__cause__ if isinstance(exc.__cause__, SeriesError) else exc
+                info.problems.append(Problem("decode_failed", str(cause).rstrip("."),
+                                             "refused"))
     return scan
 

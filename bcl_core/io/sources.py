@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 
-from bcl_core.errors import InputError
+from bcl_core.errors import InputError, UnsafeArchiveError
 from bcl_core.io.archive import ZipLimits, extract_zip, is_zip
 
 logger = logging.getLogger(__name__)
@@ -76,6 +76,11 @@ class FileRef:
 InputSource = str | os.PathLike[str] | Upload | tuple[str, bytes] | Sequence["InputSource"]
 
 
+def _starts_like_zip(path: Path) -> bool:
+    with open(path, "rb") as stream:
+        return stream.read(4) == b"PK\x03\x04"
+
+
 class _Collector:
     """Gathers files from heterogeneous inputs, extracting zips into one private folder."""
 
@@ -113,12 +118,22 @@ class _Collector:
             return
         if is_zip(path):
             self.add_zip(path, path.name)
+        elif path.suffix.lower() == ".zip" or _starts_like_zip(path):
+            raise UnsafeArchiveError(
+                f"{path.name} looks like a zip archive but is damaged (it may not have been "
+                "fully copied or downloaded); create or copy it again."
+            )
         else:
             self.files.append(FileRef(name=path.name, path=path))
 
     def add_bytes(self, name: str, data: bytes) -> None:
         buffer = io.BytesIO(data)
-        if data[:4] == b"PK\x03\x04" and is_zip(buffer):
+        if data[:4] == b"PK\x03\x04" or name.lower().endswith(".zip"):
+            if not is_zip(buffer):
+                raise UnsafeArchiveError(
+                    f"{name} looks like a zip archive but is damaged (it may not have been "
+                    "fully uploaded); create or upload it again."
+                )
             buffer.seek(0)
             self.add_zip(buffer, name)
         else:
