@@ -109,6 +109,7 @@ def evaluate(data: EvaluationData, settings: EvaluationSettings | None = None) -
         merge_rows(rows, reader_tables(data, settings, result.notes))
     result.tables["description"] = _description(data, settings)
     for name, items in rows.items():
-        result.tables[name] = pd.DataFrame(items)
+        if items:  # a table with no rows (e.g. no oracle, no reads) is left out, not written empty
+            result.tables[name] = pd.DataFrame(items)
     logger.info("evaluation done: %d tables, %d notes", len(result.tables), len(result.notes))
     return result
