@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
@@ -88,3 +89,62 @@ def make_toy_case(size_ijk: Sequence[int] = (48, 48, 48),
     return ToyCase(image=grid.with_array(image, modality=modality),
                    mask=grid.with_array(target.astype(np.uint8), modality="SEG"),
                    point_mm=centre)
+
+
+def write_band_model(out_dir: str | Path, name: str = "toy_seg", modality: str = "CT",
+                     centre: float = 0.5, half_width: float = 0.15, gain: float = 40.0,
+                     spacing_mm: float = 2.0, size: int = 48,
+                     min_volume_ml: float = 10.0, max_volume_ml: float = 60.0) -> Path:
+    """Write a tiny ONNX "segmentation model" plus its sidecar, without torch or training.
+
+    The model computes ``logits = gain * (half_width - |image - centre|)`` on the image channel:
+    it marks voxels whose normalised intensity lies in a band (toy bone). With the toy spine the
+    expected mask is known exactly, which lets tests check the segmentation step independently
+    of any trained network. Returns the sidecar path.
+    """
+    import onnx
+    from onnx import TensorProto, helper
+
+    from bcl_core.inference import sha256_file
+    from bcl_core.sidecar import write_sidecar
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    shape = ["batch", 2, size, size, size]
+    constants = [helper.make_tensor(n, TensorProto.FLOAT, [], [v]) for n, v in
+                 (("centre", centre), ("half_width", half_width), ("gain", gain))]
+    axes = helper.make_tensor("axes", TensorProto.INT64, [1], [1])
+    starts = helper.make_tensor("starts", TensorProto.INT64, [1], [0])
+    ends = helper.make_tensor("ends", TensorProto.INT64, [1], [1])
+    nodes = [
+        helper.make_node("Slice", ["image", "starts", "ends", "axes"], ["channel"]),
+        helper.make_node("Sub", ["channel", "centre"], ["shifted"]),
+        helper.make_node("Abs", ["shifted"], ["distance"]),
+        helper.make_node("Sub", ["half_width", "distance"], ["margin"]),
+        helper.make_node("Mul", ["margin", "gain"], ["logits"]),
+    ]
+    graph = helper.make_graph(
+        nodes, name, [helper.make_tensor_value_info("image", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 1, size, size,
+                                                                     size])],
+        initializer=[*constants, axes, starts, ends])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    onnx_path = out / f"{name}.onnx"
+    onnx.save(model, str(onnx_path))
+    normalisation = ({"kind": "window", "low": -250.0, "high": 1250.0} if modality == "CT"
+                     else {"kind": "percentile", "low": 1.0, "high": 99.0})
+    sidecar_path = out / f"{name}.json"
+    write_sidecar({
+        "name": name, "task": "segmentation", "version": "toy", "onnx_file": onnx_path.name,
+        "sha256": sha256_file(onnx_path), "input_names": ["image"], "output_names": ["logits"],
+        "thresholds": {"mask": 0.5},
+        "inputs": {"image": {"modality": modality, "spacing_mm": [spacing_mm] * 3,
+                             "size_ijk": [size] * 3, "offset_mm": [0.0, 12.0, 0.0],
+                             "normalisation": normalisation}},
+        "segmentation": {"guidance_sigma_mm": 3.0, "min_volume_ml": min_volume_ml,
+                         "max_volume_ml": max_volume_ml, "click_search_mm": 4.0},
+        "roi": {"margin_mm": [10.0, 10.0, 6.0], "plane": "axial" if modality == "CT" else
+                "sagittal"},
+    }, sidecar_path)
+    return sidecar_path
