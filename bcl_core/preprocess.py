@@ -71,7 +71,11 @@ def crop_to_cover(volume: Volume, grid: Volume, pad_voxels: int = 2) -> Volume |
     Resampling a 64^3 patch from a full 512x512 CT touches a few percent of it; cropping first
     keeps the cost of type conversion proportional to the patch, not the series.
     """
-    corners = volume.mm_to_index(grid.corners_mm())
+    # The grid's outer extent: its corner voxels' far edges, half a voxel beyond their centres.
+    last = np.asarray(grid.size_ijk, dtype=np.float64) - 0.5
+    edges = np.array([[a, b, c] for a in (-0.5, last[0]) for b in (-0.5, last[1])
+                      for c in (-0.5, last[2])])
+    corners = volume.mm_to_index(grid.index_to_mm(edges))
     lower = np.floor(corners.min(axis=0)).astype(int) - pad_voxels
     upper = np.ceil(corners.max(axis=0)).astype(int) + pad_voxels
     size = np.asarray(volume.size_ijk)

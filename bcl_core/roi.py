@@ -79,10 +79,8 @@ def mask_box(mask: Volume, plane: str = "axial") -> Box:
     if not inside.any():
         raise SegmentationError("The vertebra mask is empty; segment the vertebra first.")
     # 2D erosion within each slice of the plane: structuring element flat along the slice axis.
-    structure = np.zeros((3, 3, 3), dtype=bool)
-    centre = [slice(None)] * 3
-    centre[_slice_axis_of_plane(mask, plane)] = slice(1, 2)
-    structure[tuple(centre)] = ndimage.generate_binary_structure(2, 1)
+    structure = np.expand_dims(ndimage.generate_binary_structure(2, 1),
+                               axis=_slice_axis_of_plane(mask, plane))
     contour = inside & ~ndimage.binary_erosion(inside, structure=structure, border_value=0)
     kk, jj, ii = np.nonzero(contour)
     points = mask.index_to_mm(np.stack([ii, jj, kk], axis=1).astype(float))

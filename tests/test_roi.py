@@ -1,0 +1,105 @@
+"""ROI box from mask contours, margin, crop to the classifier grid and mapping back."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bcl_core.errors import GeometryError, SegmentationError
+from bcl_core.roi import Box, crop_roi, mask_box, roi_box
+from bcl_core.sidecar import RoiSpec
+from bcl_core.volume import Volume
+
+SAGITTAL = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
+
+
+def cuboid_mask(direction: np.ndarray | None = None) -> Volume:
+    """Mask of voxels i in [10, 19], j in [5, 14], k in [3, 7] on a (1, 2, 3) mm grid."""
+    array = np.zeros((12, 25, 30), np.uint8)
+    array[3:8, 5:15, 10:20] = 1
+    return Volume(array, spacing=(1.0, 2.0, 3.0), origin=(5.0, -7.0, 11.0),
+                  direction=np.eye(3) if direction is None else direction)
+
+
+def test_box_of_an_axial_cuboid_is_its_voxel_extent() -> None:
+    box = mask_box(cuboid_mask(), "axial")
+    # Worked by hand: lower = origin + (index - 0.5) * spacing, upper = origin + (index + 0.5)*s.
+    np.testing.assert_allclose(box.lower_mm, [5 + 9.5, -7 + 9.0, 11 + 7.5])
+    np.testing.assert_allclose(box.upper_mm, [5 + 19.5, -7 + 29.0, 11 + 22.5])
+
+
+def test_box_of_a_sagittal_cuboid_follows_the_direction() -> None:
+    box = mask_box(cuboid_mask(SAGITTAL), "sagittal")
+    # i runs along +y (1 mm), j along -z (2 mm), k along +x (3 mm).
+    np.testing.assert_allclose(box.lower_mm, [5 + 7.5, -7 + 9.5, 11 - 29.0])
+    np.testing.assert_allclose(box.upper_mm, [5 + 22.5, -7 + 19.5, 11 - 9.0])
+
+
+def test_contour_box_equals_the_box_of_all_voxels_for_any_shape() -> None:
+    rng = np.random.default_rng(3)
+    array = (rng.random((10, 12, 14)) > 0.7).astype(np.uint8)
+    mask = Volume(array, spacing=(0.7, 0.7, 1.25))
+    kk, jj, ii = np.nonzero(array)
+    lower = np.array([ii.min(), jj.min(), kk.min()]) * [0.7, 0.7, 1.25] - [0.35, 0.35, 0.625]
+    upper = np.array([ii.max(), jj.max(), kk.max()]) * [0.7, 0.7, 1.25] + [0.35, 0.35, 0.625]
+    for plane in ("axial", "sagittal"):
+        box = mask_box(mask, plane)
+        np.testing.assert_allclose(box.lower_mm, lower)
+        np.testing.assert_allclose(box.upper_mm, upper)
+
+
+def test_margin_from_the_sidecar_setting() -> None:
+    box = roi_box(cuboid_mask(), RoiSpec(margin_mm=(10.0, 10.0, 6.0), plane="axial"))
+    np.testing.assert_allclose(box.size_mm, [10 + 20, 20 + 20, 15 + 12])
+    with pytest.raises(GeometryError, match="negative"):
+        box.expanded(-1)
+
+
+def test_empty_mask_and_unknown_plane_are_refused() -> None:
+    empty = Volume(np.zeros((4, 4, 4), np.uint8))
+    with pytest.raises(SegmentationError, match="empty"):
+        mask_box(empty)
+    with pytest.raises(GeometryError, match="Unknown plane"):
+        mask_box(cuboid_mask(), "oblique")
+
+
+def linear_volume() -> Volume:
+    shape = (40, 50, 60)
+    base = Volume(np.zeros(shape, np.float32), spacing=(0.8, 0.8, 1.5), origin=(-20, -25, 100))
+    kk, jj, ii = np.meshgrid(*(np.arange(n) for n in shape), indexing="ij")
+    x = -20 + 0.8 * ii
+    return base.with_array((x + 0 * jj + 0 * kk).astype(np.float32))
+
+
+def test_crop_is_centred_isotropic_and_samples_the_box() -> None:
+    volume = linear_volume()
+    box = Box(np.array([-10.0, -15.0, 110.0]), np.array([14.0, 1.0, 126.0]))
+    crop = crop_roi(volume, box, (16, 16, 16))
+    # Widest side 24 mm over 16 voxels: 1.5 mm, isotropic.
+    np.testing.assert_allclose(crop.volume.spacing, [1.5, 1.5, 1.5])
+    np.testing.assert_allclose(crop.volume.center_mm, box.centre_mm)
+    # The value is x in mm: column i of the crop sits at x = 2 - 7.5 * 1.5 + 1.5 i.
+    expected_x = 2.0 - 7.5 * 1.5 + 1.5 * np.arange(16)
+    np.testing.assert_allclose(crop.volume.array[8, 8, :], expected_x, atol=1e-3)
+
+
+def test_crop_maps_back_to_the_original_voxels() -> None:
+    volume = linear_volume()
+    box = Box(np.array([-10.0, -15.0, 110.0]), np.array([14.0, 9.0, 134.0]))
+    crop = crop_roi(volume, box, (12, 12, 12), spacing_mm=(2.0, 2.0, 2.0))
+    back = crop.to_original(np.ones((12, 12, 12), np.float32), volume, order=0)
+    assert back.same_grid(volume)
+    # Crop voxel centres span x, y in [-9, 13] and z in [111, 133] mm. Original centres inside:
+    # x = -20 + 0.8 i -> i = 14..41 (28); y = -25 + 0.8 j -> j = 14..41 (28);
+    # z = 100 + 1.5 k -> k = 8..22 (15).
+    assert float(back.array.sum()) == 28 * 28 * 15
+    assert back.array[8, 14, 14] == 1 and back.array[8, 14, 13] == 0
+    # Crop voxel (0, 0, 0) is at box.lower + 1 mm: original index (x + 20) / 0.8 etc.
+    ijk = crop.to_original_index([0, 0, 0], volume)
+    np.testing.assert_allclose(ijk, [(-9 + 20) / 0.8, (-14 + 25) / 0.8, (111 - 100) / 1.5])
+
+
+def test_crop_outside_the_image_is_refused() -> None:
+    box = Box(np.array([500.0, 500.0, 500.0]), np.array([510.0, 510.0, 510.0]))
+    with pytest.raises(GeometryError, match="outside the image"):
+        crop_roi(linear_volume(), box, (8, 8, 8))
