@@ -58,6 +58,8 @@ class EvaluationData:
 
 
 def _read_csv(source: TableSource, name: str) -> pd.DataFrame:
+    if hasattr(source, "seek"):
+        source.seek(0)  # an upload may be read again on a later rerun
     try:
         frame = pd.read_csv(source, dtype={schema.CASE_ID: str, "reader_id": str})
     except FileNotFoundError:

@@ -7,7 +7,9 @@ Layout of ``out_dir``: ``report.html``, ``tables/<name>.csv``, ``figures/<name>.
 from __future__ import annotations
 
 import html
+import io
 import logging
+import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -58,7 +60,7 @@ def _table_html(frame: pd.DataFrame) -> str:
     return frame.to_html(index=False, border=0, float_format=lambda v: f"{v:.4g}", na_rep="n/a")
 
 
-def _pretty(result: EvaluationResult) -> dict[str, pd.DataFrame]:
+def display_tables(result: EvaluationResult) -> dict[str, pd.DataFrame]:
     """Display versions of the tables (estimates with intervals in one cell, p formatted)."""
     t = result.tables
     pretty: dict[str, pd.DataFrame] = {}
@@ -89,7 +91,7 @@ def _pretty(result: EvaluationResult) -> dict[str, pd.DataFrame]:
 def render_html(result: EvaluationResult, png_names: tuple[str, ...] = ()) -> str:
     """The report as one self-contained HTML string."""
     t = result.tables
-    pretty = _pretty(result)
+    pretty = display_tables(result)
     figures = all_figures(result)
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>BCL Predict evaluation report</title>",
@@ -154,3 +156,12 @@ def write_report(result: EvaluationResult, out_dir: Path | str, pngs: bool = Tru
         raise EvaluationInputError(f"cannot write the report into {out}: {exc.strerror or exc}.") from None
     logger.info("report written to %s", report)
     return report
+
+
+def tables_zip(result: EvaluationResult) -> bytes:
+    """All raw tables as ``<name>.csv`` files in one zip archive (for downloads)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, frame in result.tables.items():
+            archive.writestr(f"{name}.csv", frame.to_csv(index=False))
+    return buffer.getvalue()
