@@ -25,12 +25,14 @@ from bcl_core.study import (
     allow_amendment,
     create_user,
     imrmc_input,
+    labels_csv,
     list_studies,
     login,
     long_csv,
     my_progress,
     my_reads,
     next_case,
+    predictions_csv,
     reader_reads,
     reference_labels,
     reset_password,
@@ -233,10 +235,10 @@ def test_exports_long_csv_and_imrmc_with_hand_computed_values(world):
 
     rows = list(csv.DictReader(io.StringIO(long_csv(db, coordinator, study))))
     assert len(rows) == 3 * 4  # three reads x four types
-    row = next(r for r in rows if r["case"] == "C0001" and r["leak_type"] == "type1"
-               and r["confidence"] == "60")
-    # 50 + 60/2 = 80 for a "yes" call with 60% confidence
-    assert float(row["score"]) == 80.0 and row["reference"] == "1"
+    row = next(r for r in rows if r["case_id"] == "C0001" and r["type"] == "type1"
+               and r["reader_id"] == "R002")
+    assert float(row["confidence"]) == 60.0 and row["confidence_given"] == "1"
+    assert row["reference"] == "1"
     assert row["reference_source"] == "agreement" and float(row["model_probability"]) == 0.25
 
     text = imrmc_input(db, coordinator, study, "type1")
@@ -245,10 +247,33 @@ def test_exports_long_csv_and_imrmc_with_hand_computed_values(world):
     lines = set(data.strip().splitlines())
     reader_id = 2  # coordinator is user 1, "reader" user 2, "reader2" user 3 (creation order)
     assert lines == {f"-1,{c1},0,1", f"-1,{c2},0,0",
-                     f"{reader_id},{c1},1,80", f"{reader_id},{c2},1,40",  # 50-20/2 = 40
-                     f"{reader_id + 1},{c1},1,0"}  # "no" without confidence = 0
+                     f"{reader_id},{c1},1,60", f"{reader_id},{c2},1,20",
+                     f"{reader_id + 1},{c1},1,0"}  # "no" without a confidence scores 0
     with pytest.raises(StudyError, match="Unknown leakage type"):
         imrmc_input(db, coordinator, study, "type5")
+    assert labels_csv(db, coordinator, study).splitlines()[:3] == [
+        "case_id,type1,type2,type3,type4,source,decided_by",
+        "C0001,1,0,0,0,agreement,", "C0002,0,0,0,0,agreement,"]
+    predictions = predictions_csv(db, coordinator, study, "demo-1").splitlines()
+    assert predictions[1] == "C0001,0.25,0.5,0.125,0.0625,0,1,0,0"
+
+
+def test_exports_feed_the_evaluation_loader(world):
+    """reads.csv / labels.csv / predictions.csv load in bcl_core.evaluation as they are."""
+    evaluation = pytest.importorskip("bcl_core.evaluation.loading")
+    db, study, coordinator = world.db, world.study_id, world.token("coordinator")
+    for who in ("reference1", "reference2"):
+        for case_id in world.case_ids:
+            submit_reference_read(db, world.token(who), study, case_id, calls(1, 0, 1, 0))
+    for case_id in world.case_ids:
+        submit_read(db, world.token("reader"), study, case_id, calls(1, 0, 0, 0), {"type1": 70},
+                    3.0)
+    run_model(db, coordinator, study, lambda dirs: (dict.fromkeys(calls(0, 0, 0, 0), 0.5),
+                                                    calls(1, 1, 1, 1)), "m1")
+    data = evaluation.assemble(io.StringIO(predictions_csv(db, coordinator, study, "m1")),
+                               io.StringIO(labels_csv(db, coordinator, study)),
+                               io.StringIO(long_csv(db, coordinator, study)))
+    assert len(data.case_ids) == len(world.case_ids) and data.reader_ids == ("R002",)
 
 
 def test_csv_export_neutralises_spreadsheet_formulas(make_db):

@@ -19,7 +19,13 @@ from bcl_core.study.auth import bootstrap_coordinator, change_password, login, l
 from bcl_core.study.cases import import_cases, list_cases
 from bcl_core.study.constants import LEAK_TYPES, Role
 from bcl_core.study.db import StudyDatabase, database_from_env
-from bcl_core.study.export import imrmc_input, long_csv, reader_score
+from bcl_core.study.export import (
+    imrmc_input,
+    labels_csv,
+    long_csv,
+    predictions_csv,
+    reader_score,
+)
 from bcl_core.study.predictions import import_predictions_csv, list_predictions, run_model
 from bcl_core.study.reading import (
     allow_amendment,
@@ -46,8 +52,8 @@ __all__ = [
     "adjudicate", "adjudication_queue", "allow_amendment", "assign_reader",
     "bootstrap_coordinator", "change_password", "create_study", "create_user",
     "database_from_env", "import_cases", "import_predictions_csv", "import_reference_labels",
-    "imrmc_input", "list_cases", "list_predictions", "list_studies", "list_users", "login",
-    "logout", "long_csv", "my_progress", "my_reads", "next_case", "reader_reads",
+    "imrmc_input", "labels_csv", "list_cases", "list_predictions", "list_studies", "list_users", "login",
+    "logout", "long_csv", "my_progress", "predictions_csv", "my_reads", "next_case", "reader_reads",
     "reader_score", "reference_labels", "reset_password", "run_model", "set_active",
     "study_progress", "submit_read", "submit_reference_read",
 ]

@@ -1,9 +1,12 @@
-"""Exports: a long CSV (one row per read and type) and iMRMC input files.
+"""Exports: reads in long format, reference labels, model predictions, iMRMC input files.
 
-Reader scores for ROC analysis: a reader gives a 0/1 call and an optional 0-100 confidence in
-that call. The score on a 0-100 "leakage" scale is ``50 + confidence/2`` for a "yes" call and
-``50 - confidence/2`` for a "no" (a call without confidence counts as fully confident), so the
-score orders cases from surest "no" to surest "yes".
+The three CSVs are the evaluation page's inputs (``reads.csv``, ``labels.csv``,
+``predictions.csv``, joined on ``case_id``, here the study's case code).
+
+A reader gives, per type, a 0/1 call and optionally a confidence: the reader's probability
+(0-100) that this type of leakage occurs, the same meaning the evaluation module gives it.
+Where no confidence was given, the call itself serves as the score (0 or 100), and the
+``confidence_given`` column says so.
 """
 
 from __future__ import annotations
@@ -22,26 +25,25 @@ from bcl_core.study.predictions import prediction_probs
 from bcl_core.study.reference import label_for_cases
 from bcl_core.study.studies import get_study
 
-__all__ = ["imrmc_input", "long_csv"]
+__all__ = ["imrmc_input", "labels_csv", "long_csv", "predictions_csv"]
 
 LONG_COLUMNS = (
-    "study", "reader", "case", "leak_type", "call", "confidence", "score", "time_spent_s",
-    "started_at", "submitted_at", "amendments", "reference", "reference_source",
+    "reader_id", "case_id", "type", "call", "confidence", "confidence_given", "time_spent_s",
+    "started_at", "submitted_at", "amendments", "study", "reference", "reference_source",
     "model_version", "model_probability",
 )
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def reader_score(call: int, confidence: int | None) -> float:
-    """Leakage score 0-100 from a call and the reader's confidence in it.
+    """Leakage score 0-100: the confidence where given, else the call (0 or 100).
 
     Examples
     --------
-    >>> reader_score(1, 80), reader_score(0, 80), reader_score(1, None)
-    (90.0, 10.0, 100.0)
+    >>> reader_score(1, 80), reader_score(0, 30), reader_score(1, None), reader_score(0, None)
+    (80.0, 30.0, 100.0, 0.0)
     """
-    sure = 100 if confidence is None else confidence
-    return 50 + sure / 2 if call else 50 - sure / 2
+    return float(100 * call if confidence is None else confidence)
 
 
 def spreadsheet_safe(value: object) -> object:
@@ -66,7 +68,7 @@ def reader_code(user_id: int) -> str:
 
 @service(Role.COORDINATOR)
 def long_csv(ctx: ServiceContext, study_id: int) -> str:
-    """Every prediction read in long format: one row per read and leakage type."""
+    """Every submitted prediction read in long format (``reads.csv``): one row per read and type."""
     study = get_study(ctx.session, study_id)
     labels = label_for_cases(ctx.session, study.id)
     latest = {}
@@ -86,10 +88,10 @@ def long_csv(ctx: ServiceContext, study_id: int) -> str:
             call = getattr(read, leak_type)
             confidence = getattr(read, f"confidence{n}")
             rows.append([
-                study.name, reader_code(read.reader_id), code, leak_type, call,
-                "" if confidence is None else confidence, reader_score(call, confidence),
+                reader_code(read.reader_id), code, leak_type, call,
+                reader_score(call, confidence), int(confidence is not None),
                 round(read.time_spent_s, 3), read.started_at.isoformat(),
-                read.submitted_at.isoformat(), read.amendments,
+                read.submitted_at.isoformat(), read.amendments, study.name,
                 "" if label is None else getattr(label, leak_type),
                 "" if label is None else label.source,
                 "" if prediction is None else prediction.model_version,
@@ -126,7 +128,7 @@ def imrmc_input(ctx: ServiceContext, study_id: int, leak_type: str) -> str:
     truth = {c: int(getattr(labels[c], leak_type)) for c in case_ids}
     lines = [
         f"BCL Predict reader study {study.id}, leakage {leak_type}; "
-        "scores 0-100 (50 +/- confidence/2).",
+        "scores: reader confidence 0-100 (the call x 100 where none was given).",
         f"N0: {sum(1 for v in truth.values() if v == 0)}",
         f"N1: {sum(1 for v in truth.values() if v == 1)}",
         f"NR: {len({r.reader_id for r in reads})}",
@@ -139,3 +141,36 @@ def imrmc_input(ctx: ServiceContext, study_id: int, leak_type: str) -> str:
               f"{reader_score(getattr(r, leak_type), getattr(r, f'confidence{number}')):g}"
               for r in reads]
     return "\n".join(lines) + "\n"
+
+
+@service(Role.COORDINATOR)
+def labels_csv(ctx: ServiceContext, study_id: int) -> str:
+    """Decided reference labels (``labels.csv``: ``case_id,type1..type4,source,decided_by``)."""
+    study = get_study(ctx.session, study_id)
+    labels = label_for_cases(ctx.session, study.id)
+    codes = dict(ctx.session.execute(select(Case.id, Case.code).where(
+        Case.study_id == study.id)).all())
+    rows: list[Sequence[object]] = [
+        [codes[case_id], *(getattr(label, t) for t in LEAK_TYPES), label.source,
+         "" if label.decided_by_id is None else reader_code(label.decided_by_id)]
+        for case_id, label in sorted(labels.items(), key=lambda item: codes[item[0]])]
+    return _write_csv(("case_id", *LEAK_TYPES, "source", "decided_by"), rows)
+
+
+@service(Role.COORDINATOR)
+def predictions_csv(ctx: ServiceContext, study_id: int, model_version: str) -> str:
+    """One model version's stored predictions (``predictions.csv`` as predict-batch writes it)."""
+    study = get_study(ctx.session, study_id)
+    found = ctx.session.execute(
+        select(ModelPrediction, Case.code).join(Case, Case.id == ModelPrediction.case_id)
+        .where(ModelPrediction.study_id == study.id,
+               ModelPrediction.model_version == model_version).order_by(Case.code)).all()
+    if not found:
+        raise StudyError(f"No predictions of model version {model_version!r} in this study.")
+    rows: list[Sequence[object]] = []
+    for prediction, code in found:
+        probs = prediction_probs(prediction)
+        rows.append([code, *(probs[t] for t in LEAK_TYPES),
+                     *(getattr(prediction, f"call{n}") for n in range(1, len(LEAK_TYPES) + 1))])
+    return _write_csv(("case_id", *(f"prob_{t}" for t in LEAK_TYPES),
+                       *(f"call_{t}" for t in LEAK_TYPES)), rows)
