@@ -12,6 +12,17 @@ from bcl_core.evaluation import schema
 from bcl_core.evaluation.scorers import EvaluationResult
 
 FIGURE_NAMES: tuple[str, ...] = ("roc", "calibration", "confusion")
+#: Titles and (x, y) axis labels, shared by both renderers.
+FIGURE_TITLES: dict[str, str] = {
+    "roc": "ROC curves (points: binary calls)",
+    "calibration": "Calibration (reliability curves)",
+    "confusion": "Model confusion matrices (rows: reference, columns: call)",
+}
+AXIS_LABELS: dict[str, tuple[str, str]] = {
+    "roc": ("1 - specificity", "sensitivity"),
+    "calibration": ("mean predicted probability", "observed frequency"),
+}
+CONFUSION_TICKS: tuple[tuple[str, str], tuple[str, str]] = (("call 0", "call 1"), ("reference 0", "reference 1"))
 
 
 @dataclass(frozen=True)

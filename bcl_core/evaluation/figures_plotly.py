@@ -6,7 +6,14 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from bcl_core.evaluation import schema
-from bcl_core.evaluation.figure_data import calibration_panels, confusion_panels, roc_panels
+from bcl_core.evaluation.figure_data import (
+    AXIS_LABELS,
+    CONFUSION_TICKS,
+    FIGURE_TITLES,
+    calibration_panels,
+    confusion_panels,
+    roc_panels,
+)
 from bcl_core.evaluation.scorers import EvaluationResult
 
 _GRID = {t: divmod(i, 2) for i, t in enumerate(schema.TYPES)}
@@ -24,9 +31,15 @@ def _diagonal(fig: go.Figure, row: int, col: int) -> None:
                              showlegend=False, hoverinfo="skip"), row=row, col=col)
 
 
+def _unit_axes(fig: go.Figure, name: str) -> None:
+    xlabel, ylabel = AXIS_LABELS[name]
+    fig.update_xaxes(title_text=xlabel, range=[0, 1])
+    fig.update_yaxes(title_text=ylabel, range=[0, 1.02])
+
+
 def roc_figure(result: EvaluationResult) -> go.Figure:
     """ROC curves per type with reader (and model) operating points."""
-    fig = _grid("ROC curves (points: binary calls)")
+    fig = _grid(FIGURE_TITLES["roc"])
     for t, (curves, points) in roc_panels(result).items():
         row, col = (v + 1 for v in _GRID[t])
         _diagonal(fig, row, col)
@@ -37,29 +50,27 @@ def roc_figure(result: EvaluationResult) -> go.Figure:
                                  text=[p.label for p in points], name=f"{t}: operating points",
                                  hovertemplate="%{text}<br>1-spec %{x:.3f}<br>sens %{y:.3f}<extra></extra>"),
                       row=row, col=col)
-    fig.update_xaxes(title_text="1 - specificity", range=[0, 1])
-    fig.update_yaxes(title_text="sensitivity", range=[0, 1.02])
+    _unit_axes(fig, "roc")
     return fig
 
 
 def calibration_figure(result: EvaluationResult) -> go.Figure:
     """Reliability curves of the model per type."""
-    fig = _grid("Calibration (reliability curves)")
+    fig = _grid(FIGURE_TITLES["calibration"])
     for t, curve in calibration_panels(result).items():
         row, col = (v + 1 for v in _GRID[t])
         _diagonal(fig, row, col)
         fig.add_trace(go.Scatter(x=curve.x, y=curve.y, mode="lines+markers", name=f"{t}: {curve.label}"), row=row, col=col)
-    fig.update_xaxes(title_text="mean predicted probability", range=[0, 1])
-    fig.update_yaxes(title_text="observed frequency", range=[0, 1.02])
+    _unit_axes(fig, "calibration")
     return fig
 
 
 def confusion_figure(result: EvaluationResult) -> go.Figure:
     """Model confusion matrices per type."""
-    fig = _grid("Model confusion matrices (rows: reference, columns: call)")
+    fig = _grid(FIGURE_TITLES["confusion"])
     for t, matrix in confusion_panels(result).items():
         row, col = (v + 1 for v in _GRID[t])
-        fig.add_trace(go.Heatmap(z=matrix, x=["call 0", "call 1"], y=["reference 0", "reference 1"], text=matrix,
+        fig.add_trace(go.Heatmap(z=matrix, x=list(CONFUSION_TICKS[0]), y=list(CONFUSION_TICKS[1]), text=matrix,
                                  texttemplate="%{text}", colorscale="Blues", showscale=False), row=row, col=col)
         fig.update_yaxes(autorange="reversed", row=row, col=col)
     return fig

@@ -12,6 +12,9 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from bcl_core.evaluation import schema  # noqa: E402
 from bcl_core.evaluation.figure_data import (  # noqa: E402
+    AXIS_LABELS,
+    CONFUSION_TICKS,
+    FIGURE_TITLES,
     calibration_panels,
     confusion_panels,
     roc_panels,
@@ -28,7 +31,8 @@ def _grid(title: str) -> tuple[Figure, dict[str, plt.Axes]]:
     return fig, panels
 
 
-def _unit_square(ax: plt.Axes, xlabel: str, ylabel: str) -> None:
+def _unit_square(ax: plt.Axes, name: str) -> None:
+    xlabel, ylabel = AXIS_LABELS[name]
     ax.plot([0, 1], [0, 1], color="#bbbbbb", linestyle=":", linewidth=1)
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)
@@ -37,10 +41,10 @@ def _unit_square(ax: plt.Axes, xlabel: str, ylabel: str) -> None:
 
 
 def _roc(result: EvaluationResult) -> Figure:
-    fig, panels = _grid("ROC curves (points: binary calls)")
+    fig, panels = _grid(FIGURE_TITLES["roc"])
     for t, (curves, points) in roc_panels(result).items():
         ax = panels[t]
-        _unit_square(ax, "1 - specificity", "sensitivity")
+        _unit_square(ax, "roc")
         for curve in curves:
             ax.plot(curve.x, curve.y, linestyle="--" if curve.dashed else "-", label=curve.label)
         for point in points:
@@ -50,24 +54,24 @@ def _roc(result: EvaluationResult) -> Figure:
 
 
 def _calibration(result: EvaluationResult) -> Figure:
-    fig, panels = _grid("Calibration (reliability curves)")
+    fig, panels = _grid(FIGURE_TITLES["calibration"])
     for t, curve in calibration_panels(result).items():
         ax = panels[t]
-        _unit_square(ax, "mean predicted probability", "observed frequency")
+        _unit_square(ax, "calibration")
         ax.plot(curve.x, curve.y, marker="o", label=curve.label)
         ax.legend(fontsize=8, loc="upper left")
     return fig
 
 
 def _confusion(result: EvaluationResult) -> Figure:
-    fig, panels = _grid("Model confusion matrices (rows: reference, columns: call)")
+    fig, panels = _grid(FIGURE_TITLES["confusion"])
     for t, matrix in confusion_panels(result).items():
         ax = panels[t]
         ax.imshow(matrix, cmap="Blues")
         for (r, c), value in ((rc, matrix[rc]) for rc in ((0, 0), (0, 1), (1, 0), (1, 1))):
             ax.text(c, r, str(value), ha="center", va="center", fontsize=12)
-        ax.set_xticks([0, 1], ["call 0", "call 1"])
-        ax.set_yticks([0, 1], ["reference 0", "reference 1"])
+        ax.set_xticks([0, 1], list(CONFUSION_TICKS[0]))
+        ax.set_yticks([0, 1], list(CONFUSION_TICKS[1]))
     return fig
 
 
