@@ -69,7 +69,8 @@ def _confusion(result: EvaluationResult) -> Figure:
         ax = panels[t]
         ax.imshow(matrix, cmap="Blues")
         for (r, c), value in ((rc, matrix[rc]) for rc in ((0, 0), (0, 1), (1, 0), (1, 1))):
-            ax.text(c, r, str(value), ha="center", va="center", fontsize=12)
+            dark = value > matrix.max() / 2  # light text on dark cells
+            ax.text(c, r, str(value), ha="center", va="center", fontsize=12, color="white" if dark else "black")
         ax.set_xticks([0, 1], list(CONFUSION_TICKS[0]))
         ax.set_yticks([0, 1], list(CONFUSION_TICKS[1]))
     return fig
