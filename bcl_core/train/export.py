@@ -31,6 +31,7 @@ def export_onnx(model: torch.nn.Module, path: str | Path, input_shape: tuple[int
     with torch.no_grad(), warnings.catch_warnings():
         # Instance norm always uses the input's statistics; the exporter warns about it anyway.
         warnings.filterwarnings("ignore", message=".*instance_norm.*")
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
         torch.onnx.export(
             model, (dummy,), str(target), input_names=[input_name], output_names=[output_name],
             dynamic_axes={input_name: {0: "batch"}, output_name: {0: "batch"}},

@@ -37,10 +37,10 @@ from bcl_core.volume import Volume, resample
 class SamplingConfig:
     """Where clicks fall: jitter inside the body, and clicks beside the vertebra."""
 
-    margin_voxels: int = 16
+    margin_voxels: int = 20
     jitter_mm: float = 9.0
     negative_fraction: float = 0.12
-    negative_distance_mm: tuple[float, float] = (16.0, 22.0)
+    negative_distance_mm: tuple[float, float] = (18.0, 30.0)
     negative_clearance_mm: float = 4.0
 
 
@@ -50,9 +50,9 @@ class SegRegion:
 
     case_id: str
     grid: Volume
-    image: NDArray[np.float32]
+    image: NDArray[np.float16]
     mask: NDArray[np.uint8]
-    distance_outside_mm: NDArray[np.float32]
+    clear_of_mask: NDArray[np.bool_]
     point_mm: NDArray[np.float64]
     slice_axis: int
     volume_ml: float
@@ -69,8 +69,9 @@ def mask_volume_ml(mask: Volume) -> float:
     return float(np.count_nonzero(mask.array)) * float(np.prod(mask.spacing)) / 1000.0
 
 
-def build_region(case: SegCase, spec: InputSpec, margin_voxels: int) -> SegRegion:
-    """Resample a case's image and mask onto the cached region grid."""
+def build_region(case: SegCase, spec: InputSpec, sampling: SamplingConfig) -> SegRegion:
+    """Resample a case's image and mask onto the cached region grid (float16: memory)."""
+    margin_voxels = sampling.margin_voxels
     size = tuple(n + 2 * margin_voxels for n in spec.size_ijk)
     patch = extract_patch(case.image, case.point_mm, spec, size_ijk=size)
     grid = patch_template(case.point_mm, spec, size_ijk=size)
@@ -85,9 +86,9 @@ def build_region(case: SegCase, spec: InputSpec, margin_voxels: int) -> SegRegio
     return SegRegion(
         case_id=case.case_id,
         grid=grid,
-        image=patch.array.astype(np.float32),
+        image=patch.array.astype(np.float16),
         mask=mask,
-        distance_outside_mm=distance.astype(np.float32),
+        clear_of_mask=distance > sampling.negative_clearance_mm,
         point_mm=np.asarray(case.point_mm, float),
         slice_axis=slice_array_axis(case.image),
         volume_ml=mask_volume_ml(case.mask),
@@ -112,13 +113,14 @@ def _positive_click(region: SegRegion, sampling: SamplingConfig,
 def _negative_click(region: SegRegion, sampling: SamplingConfig,
                     rng: np.random.Generator) -> NDArray[np.float64] | None:
     """A click anterior or lateral to the vertebra, clear of it (same axial level)."""
+    reach_mm = sampling.margin_voxels * np.asarray(region.grid.spacing)
     for _ in range(20):
         angle = np.radians(rng.uniform(-100, 100))
         distance = rng.uniform(*sampling.negative_distance_mm)
         offset = np.array([np.sin(angle) * distance, -np.cos(angle) * distance,
                            rng.uniform(-4, 4)])
         candidate = region.point_mm + offset
-        if region.distance_outside_mm[_voxel(region, candidate)] > sampling.negative_clearance_mm:
+        if np.all(np.abs(offset) <= reach_mm) and region.clear_of_mask[_voxel(region, candidate)]:
             return candidate
     return None
 
@@ -145,7 +147,7 @@ def sample_patch(region: SegRegion, spec: InputSpec, sigma_mm: float, rng: np.ra
     start = np.clip(sampling.margin_voxels + shift, 0, 2 * sampling.margin_voxels)
     (si, sj, sk), (ni, nj, nk) = start, spec.size_ijk
     crop = (slice(sk, sk + nk), slice(sj, sj + nj), slice(si, si + ni))
-    raw = region.image[crop]
+    raw = region.image[crop].astype(np.float32)
     target = np.zeros(raw.shape, np.float32) if empty_target else region.mask[crop].astype(
         np.float32)
     grid = replace(region.grid, array=np.zeros(raw.shape, np.uint8),

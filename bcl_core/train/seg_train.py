@@ -68,8 +68,10 @@ class SegTrainConfig:
     threads: int = 2
     max_cases: int | None = None
     spacing_mm: tuple[float, float, float] = (1.5, 1.5, 1.5)
-    size_ijk: tuple[int, int, int] = (64, 64, 64)
-    offset_mm: tuple[float, float, float] = (0.0, 12.0, 0.0)
+    # x 108, y 96, z 84 mm: the whole vertebra (transverse processes reach ~48 mm laterally,
+    # the spinous process ~65 mm behind the body centre) with room for click jitter.
+    size_ijk: tuple[int, int, int] = (72, 64, 56)
+    offset_mm: tuple[float, float, float] = (0.0, 24.0, 0.0)
     guidance_sigma_mm: float = 3.0
     click_search_mm: float = 4.0
     roi_margin_mm: tuple[float, float, float] = (10.0, 10.0, 6.0)
@@ -99,9 +101,9 @@ def load_regions(config: SegTrainConfig, cases: Sequence[SegCase] | None = None
         regions = []
         for folder in tqdm(folders, desc=f"loading {config.modality} cases", mininterval=5):
             regions.append(build_region(load_seg_case(folder, config.modality), spec,
-                                        config.sampling.margin_voxels))
+                                        config.sampling))
         return regions
-    return [build_region(case, spec, config.sampling.margin_voxels) for case in cases]
+    return [build_region(case, spec, config.sampling) for case in cases]
 
 
 def _dice_per_case(logits: np.ndarray, targets: np.ndarray) -> list[float]:
