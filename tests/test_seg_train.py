@@ -11,9 +11,9 @@ import pytest
 from bcl_core.cli import main
 from bcl_core.inference import clear_model_cache, load_model
 from bcl_core.sidecar import load_sidecar
+from bcl_core.train.augment import AugmentConfig
 from bcl_core.train.cases import SegCase
 from bcl_core.train.seg_dataset import SamplingConfig, build_region, sample_patch
-from bcl_core.train.augment import AugmentConfig
 from bcl_core.train.toy import make_toy_case
 
 SAMPLING = SamplingConfig(margin_voxels=6, negative_distance_mm=(12.0, 16.0))
