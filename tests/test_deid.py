@@ -1,0 +1,155 @@
+"""De-identification: plant identifiers in every affected attribute; none may survive."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from dicom_factory import SAGITTAL, ramp, write_series
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence as DicomSequence
+from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
+
+from bcl_core.errors import DeidentificationError
+from bcl_core.io import load_volume, open_input
+from bcl_core.io.deid import CLEAN, DUMMY, EMPTY, REMOVE, Deidentifier, clean_descriptor
+
+MARK = "ZQXMARK"
+PLANTED_UID = "1.2.826.0.1.3680043.8.498.777"
+
+
+def _planted_value(vr: str, n: int):  # type: ignore[no-untyped-def]
+    """A value of the given VR that carries the marker where the VR allows text."""
+    if vr == "SQ":
+        item = Dataset()
+        item.PatientName = f"{MARK}^SEQ"
+        item.CodeMeaning = f"{MARK} inside a sequence"
+        return DicomSequence([item])
+    text = {
+        "PN": f"{MARK}^PERSON{n}", "DA": "19991231", "TM": "235959", "DT": "19991231235959",
+        "AS": "077Y", "UI": f"{PLANTED_UID}.{n}", "IS": "987654", "DS": "98765.4",
+        "CS": "ZQXMARK", "AE": "ZQXMARK", "UR": f"http://{MARK}.example",
+    }
+    if vr in text:
+        return text[vr]
+    if vr in ("US", "UL", "SS", "SL", "FL", "FD", "US or SS"):
+        return 4242
+    if vr in ("OB", "OW", "UN", "OB or OW"):
+        return MARK.encode()
+    return f"{MARK} {n}"  # LO, SH, LT, ST, UT, UC
+
+
+def _dataset_with_everything_planted() -> Dataset:
+    ds = Dataset()
+    ds.file_meta = pydicom.dataset.FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = CTImageStorage
+    ds.file_meta.SourceApplicationEntityTitle = MARK
+    ds.SOPClassUID = CTImageStorage
+    for n, keyword in enumerate(sorted(REMOVE | EMPTY | DUMMY | CLEAN)):
+        vr = dictionary_VR(tag_for_keyword(keyword))
+        setattr(ds, keyword, _planted_value(vr, n))
+    ds.PatientName = f"{MARK}^PATIENT"
+    ds.PatientID = f"{MARK}-ID"
+    ds.SeriesDescription = f"T2_TSE_SAG {MARK} 20240102"
+    ds.ProtocolName = f"{MARK}_spine"
+    ds.StudyInstanceUID = f"{PLANTED_UID}.1001"
+    ds.SeriesInstanceUID = f"{PLANTED_UID}.1002"
+    ds.SOPInstanceUID = f"{PLANTED_UID}.1003"
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.FrameOfReferenceUID = f"{PLANTED_UID}.1004"
+    ds.InstitutionName = f"{MARK} Hospital"
+    ds.add_new(0x00091010, "LO", f"{MARK} private")  # private without creator
+    block = ds.private_block(0x0029, "SIEMENS CSA HEADER", create=True)
+    block.add_new(0x10, "OB", MARK.encode())
+    ds.add_new(0x60003000, "OW", MARK.encode())  # overlay data
+    ds.add_new(0x60004000, "LT", f"{MARK} overlay comment")
+    ds.Modality = "CT"
+    ds.ImagePositionPatient = [1.5, 2.5, 3.5]
+    ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+    ds.PixelSpacing = [0.7, 0.7]
+    ds.Rows = ds.Columns = 2
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.PixelData = np.arange(4, dtype="<u2").tobytes()
+    return ds
+
+
+def test_no_planted_identifier_survives(tmp_path: Path) -> None:
+    ds = _dataset_with_everything_planted()
+    Deidentifier("CASE-0001", key=b"test").dataset(ds)
+    path = tmp_path / "out.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    raw = path.read_bytes()
+    assert MARK.encode() not in raw
+    assert PLANTED_UID.encode() not in raw
+    for date_like in (b"19991231", b"235959", b"20240102", b"077Y"):
+        assert date_like not in raw
+    reread = pydicom.dcmread(path)
+    for keyword in REMOVE:
+        assert keyword not in reread, keyword
+    for keyword in EMPTY:
+        value = reread.get(keyword)
+        assert value in (None, "", []) or len(value) == 0, keyword
+    assert not [e for e in reread if e.tag.is_private]
+    assert not [e for e in reread if e.tag.group == 0x6000]
+
+
+def test_kept_attributes_and_method_are_recorded(tmp_path: Path) -> None:
+    ds = Deidentifier("CASE-0001", key=b"test").dataset(_dataset_with_everything_planted())
+    assert str(ds.PatientName) == "CASE-0001" and ds.PatientID == "CASE-0001"
+    assert ds.PatientIdentityRemoved == "YES"
+    assert [item.CodeValue for item in ds.DeidentificationMethodCodeSequence] == \
+        ["113100", "113105"]
+    assert ds.SeriesDescription == "T2_TSE_SAG"  # cleaned, still tells the weighting
+    assert ds.SOPClassUID == CTImageStorage  # registered UIDs are kept
+    assert [float(v) for v in ds.ImagePositionPatient] == [1.5, 2.5, 3.5]
+    assert ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
+
+
+def test_uids_remap_consistently_and_differ_by_key() -> None:
+    first, second = _dataset_with_everything_planted(), _dataset_with_everything_planted()
+    second.SOPInstanceUID = f"{PLANTED_UID}.2003"
+    tool = Deidentifier("CASE-0001", key=b"k1")
+    tool.dataset(first)
+    tool.dataset(second)
+    assert first.StudyInstanceUID == second.StudyInstanceUID
+    assert first.SeriesInstanceUID == second.SeriesInstanceUID
+    assert first.FrameOfReferenceUID == second.FrameOfReferenceUID
+    assert first.SOPInstanceUID != second.SOPInstanceUID
+    other = Deidentifier("CASE-0001", key=b"k2").dataset(_dataset_with_everything_planted())
+    assert other.StudyInstanceUID != first.StudyInstanceUID
+    assert pydicom.uid.UID(first.StudyInstanceUID).is_valid
+
+
+def test_burned_in_annotation_is_refused() -> None:
+    ds = _dataset_with_everything_planted()
+    ds.BurnedInAnnotation = "YES"
+    with pytest.raises(DeidentificationError, match="burned into its pixels"):
+        Deidentifier("CASE-0001").dataset(ds)
+
+
+def test_deidentified_series_loads_to_the_same_volume(tmp_path: Path) -> None:
+    stored = ramp((6, 8, 8))
+    write_series(tmp_path / "in", stored, modality="MR", direction=SAGITTAL,
+                 SeriesDescription="T2_TSE_SAG", InstitutionName="St Elsewhere")
+    with open_input(tmp_path / "in") as files:
+        written = Deidentifier("CASE-7").write_files(files, tmp_path / "out")
+    assert [p.name for p in written][:2] == ["00000.dcm", "00001.dcm"]
+    before, after = load_volume(tmp_path / "in"), load_volume(tmp_path / "out")
+    np.testing.assert_array_equal(after.array, before.array)
+    assert after.same_grid(before)
+    assert after.metadata["weighting"] == "T2"
+    for path in written:
+        raw = path.read_bytes()
+        assert b"DOE" not in raw and b"PID-12345" not in raw and b"Elsewhere" not in raw
+
+
+def test_clean_descriptor_examples() -> None:
+    assert clean_descriptor("SAG T2 DOE 1950-01-01", {"doe"}) == "SAG T2"
+    assert clean_descriptor("T1 sag 02.01.2024", set()) == "T1 sag"
+    assert clean_descriptor("Smith_T2_sag", {"smith"}) == "T2_sag"
+    assert clean_descriptor("t2 tse 123456789", set()) == "t2 tse"
