@@ -168,3 +168,14 @@ def test_cli_bad_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
     err = capsys.readouterr().err
     assert code == 2
     assert err.startswith("error: predictions.csv: missing column(s)") and err.count("\n") == 1
+
+
+def test_type_without_events_is_reported_not_fatal(tables, tmp_path: Path) -> None:
+    labels = tables.labels.assign(type4=0)
+    data = assemble(_csv(tables.predictions), _csv(labels), _csv(tables.reads))
+    res = evaluate(data, FAST)
+    assert "type4" not in set(res.tables["auroc"]["type"])
+    assert any("type4" in note and "one case of each class" in note for note in res.notes)
+    sens = _row(res.tables["metrics"], scorer="model", type="type4", metric="sensitivity")
+    assert np.isnan(sens["value"])  # no positive case: sensitivity undefined, not 0
+    assert write_report(res, tmp_path, pngs=True).is_file()

@@ -20,6 +20,7 @@ from bcl_core.stats import (
     confusion_counts,
     fixed_sensitivity_point,
     fleiss_kappa_ci,
+    kappa_ci,
     mcnemar_test,
     stratified_indices,
     weighted_kappa,
@@ -159,3 +160,13 @@ def test_calibration_by_hand() -> None:
 def test_calibration_rejects_out_of_range() -> None:
     with pytest.raises(StatsError, match=r"\[0, 1\]"):
         calibration_summary([0, 1], [0.2, 1.3])
+
+
+def test_kappa_level_changes_only_the_width() -> None:
+    a = [0, 1, 2, 2, 1, 0, 2, 1, 1, 0]
+    b = [0, 2, 2, 1, 1, 0, 2, 1, 0, 0]
+    k95, lo95, hi95 = weighted_kappa(a, b)
+    k80, lo80, hi80 = kappa_ci(a, b, "linear", 0.80)
+    assert k80 == k95
+    # Wald: half-widths scale with the normal quantiles 1.2816 (80%) and 1.9600 (95%).
+    assert (hi80 - lo80) / (hi95 - lo95) == pytest.approx(1.2815515655446004 / 1.959963984540054)

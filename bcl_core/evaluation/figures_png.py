@@ -49,7 +49,10 @@ def _roc(result: EvaluationResult) -> Figure:
             ax.plot(curve.x, curve.y, linestyle="--" if curve.dashed else "-", label=curve.label)
         for point in points:
             ax.scatter([point.x], [point.y], s=22, label=point.label)
-        ax.legend(fontsize=7, loc="lower right")
+        if curves or points:
+            ax.legend(fontsize=7, loc="lower right")
+        else:
+            ax.text(0.5, 0.5, "no cases of both classes", ha="center", va="center")
     return fig
 
 

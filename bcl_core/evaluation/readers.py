@@ -19,9 +19,9 @@ from bcl_core.evaluation.scorers import EvaluationSettings, Rows, merge_rows, sc
 from bcl_core.stats import (
     delong_test,
     fleiss_kappa_ci,
+    kappa_ci,
     mcnemar_test,
     model_vs_readers,
-    weighted_kappa,
 )
 
 
@@ -53,7 +53,7 @@ def _agreement(t: str, readers: tuple[str, ...], calls: np.ndarray, confidence: 
         for scale_name, values, weights in (("call", calls, "linear"), ("confidence_5pt", scale, "linear"),
                                             ("confidence_5pt", scale, "quadratic")):
             try:
-                kappa, lo, hi = weighted_kappa(values[i], values[j], weights)
+                kappa, lo, hi = kappa_ci(values[i], values[j], weights, settings.level)
             except StatsError as exc:
                 notes.append(f"kappa {readers[i]} vs {readers[j]} ({scale_name}) on {t}: {exc}")
                 continue

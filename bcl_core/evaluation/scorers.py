@@ -18,7 +18,7 @@ from bcl_core.stats import (
     auroc_ci,
     binary_metrics,
     confusion_counts,
-    weighted_kappa,
+    kappa_ci,
 )
 
 #: Table name -> rows; merged across scorers and types, then turned into DataFrames.
@@ -80,7 +80,7 @@ def scorer_rows(
         except StatsError as exc:
             notes.append(f"AUROC of {scorer} on {type_name} not computed: {exc}")
     try:
-        kappa, lo, hi = weighted_kappa(y, calls, "linear")
+        kappa, lo, hi = kappa_ci(y, calls, "linear", settings.level)
         rows["kappa_reference"].append({**key, "weights": "linear", "kappa": kappa, "lo": lo, "hi": hi})
     except StatsError as exc:
         notes.append(f"kappa of {scorer} vs reference on {type_name} not computed: {exc}")

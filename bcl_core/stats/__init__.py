@@ -9,7 +9,7 @@ One module per job: :mod:`~bcl_core.stats.roc` (AUROC, DeLong), :mod:`~bcl_core.
 
 from __future__ import annotations
 
-from bcl_core.stats.agreement import contingency_table, fleiss_kappa_ci, weighted_kappa
+from bcl_core.stats.agreement import contingency_table, fleiss_kappa_ci, kappa_ci, weighted_kappa
 from bcl_core.stats.bootstrap import (
     DEFAULT_RESAMPLES,
     DEFAULT_SEED,
@@ -50,6 +50,7 @@ __all__ = [
     "delong_test",
     "fixed_sensitivity_point",
     "fleiss_kappa_ci",
+    "kappa_ci",
     "mcnemar_test",
     "model_vs_readers",
     "obuchowski_rockette",

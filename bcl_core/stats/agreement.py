@@ -17,10 +17,10 @@ from scipy import stats as sps
 from statsmodels.stats.inter_rater import aggregate_raters, cohens_kappa, fleiss_kappa
 
 from bcl_core.errors import StatsError
+from bcl_core.stats._checks import check_level
 from bcl_core.stats.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED, percentile_interval
 
 KappaWeights = Literal["linear", "quadratic"] | None
-_LEVEL = 0.95
 
 
 def contingency_table(a: ArrayLike, b: ArrayLike) -> NDArray[np.float64]:
@@ -43,6 +43,8 @@ def weighted_kappa(
     a: ArrayLike, b: ArrayLike, weights: KappaWeights = "linear"
 ) -> tuple[float, float, float]:
     """Cohen's kappa of two raters with its 95% Wald interval (Fleiss-Cohen-Everitt ASE).
+
+    The DESIGN.md contract; :func:`kappa_ci` takes another confidence level.
 
     Parameters
     ----------
@@ -67,6 +69,14 @@ def weighted_kappa(
     >>> weighted_kappa([0, 1, 2, 2], [0, 1, 2, 2])
     (1.0, 1.0, 1.0)
     """
+    return kappa_ci(a, b, weights, 0.95)
+
+
+def kappa_ci(
+    a: ArrayLike, b: ArrayLike, weights: KappaWeights = "linear", level: float = 0.95
+) -> tuple[float, float, float]:
+    """:func:`weighted_kappa` at confidence ``level``."""
+    level = check_level(level)
     if weights not in ("linear", "quadratic", None):
         raise StatsError(f"weights must be 'linear', 'quadratic' or None, got {weights!r}.")
     table = contingency_table(a, b)
@@ -81,7 +91,7 @@ def weighted_kappa(
     if not np.isfinite(kappa):
         raise StatsError("kappa is undefined for these ratings (chance agreement is 1).")
     se = float(np.sqrt(max(float(result.var_kappa), 0.0)))
-    half = float(sps.norm.ppf(0.5 + _LEVEL / 2.0)) * se
+    half = float(sps.norm.ppf(0.5 + level / 2.0)) * se
     return kappa, max(-1.0, kappa - half), min(1.0, kappa + half)
 
 
