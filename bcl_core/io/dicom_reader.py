@@ -78,7 +78,7 @@ def scan_files(files: list[FileRef]) -> DicomScan:
             skipped.append((file.name, "DICOM without an image"))
         except Exception:  # noqa: BLE001 - pydicom raises many types on damaged headers
             # TruncatedFile lands here too.
-            logger.debug("damaged header in %s", file.name, exc_info=True)
+            logger.debug("damaged DICOM header (%s)", DAMAGED, exc_info=True)
             skipped.append((file.name, DAMAGED))
     series = [assess_series(index, group, split)
               for index, (group, split) in enumerate(group_headers(headers))]
@@ -270,7 +270,7 @@ def inspect_input(source: InputSource) -> DicomScan:
             try:
                 read_series(info)
             except SeriesError as exc:
-                logger.info("series %s does not decode: %s", info.label, exc)
+                logger.info("series [%d] does not decode", info.index)
                 info.decoded = False
                 cause = exc.__cause__ if isinstance(exc.__cause__, SeriesError) else exc
                 info.problems.append(Problem("decode_failed", str(cause).rstrip("."),

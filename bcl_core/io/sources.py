@@ -97,7 +97,8 @@ class _Collector:
         self._zips += 1
         folder = self._tmp / f"zip{self._zips}"
         folder.mkdir()
-        logger.info("extracting %s into a private temporary folder", label)
+        # No names in logs: archive and file names often carry the patient's name.
+        logger.info("extracting zip archive %d into a private temporary folder", self._zips)
         return folder
 
     def add_zip(self, source: Path | BinaryIO, label: str) -> None:
