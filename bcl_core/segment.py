@@ -28,6 +28,19 @@ MODEL_FOR_MODALITY = {"CT": "seg_ct", "MR": "seg_mr"}
 _CONNECTIVITY = np.ones((3, 3, 3), dtype=bool)
 
 
+def dice_score(a: ArrayLike, b: ArrayLike) -> float:
+    """Dice coefficient of two binary masks (1.0 when both are empty).
+
+    Examples
+    --------
+    >>> dice_score([1, 1, 0, 0], [1, 0, 0, 0])
+    0.6666666666666666
+    """
+    first, second = np.asarray(a) > 0, np.asarray(b) > 0
+    total = int(first.sum()) + int(second.sum())
+    return 1.0 if total == 0 else 2.0 * float(np.logical_and(first, second).sum()) / total
+
+
 def model_for(volume: Volume) -> OnnxModel:
     """The shipped segmentation model for the series' modality.
 

@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
+from bcl_core.segment import dice_score
+
 logger = logging.getLogger(__name__)
 
 #: ONNX opset of exported models (ONNX Runtime 1.31 runs it on CPU and CUDA).
@@ -59,7 +61,5 @@ def parity(model: torch.nn.Module, onnx_path: str | Path, batch: NDArray[np.floa
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     output = session.run(None, {session.get_inputs()[0].name: batch})[0]
     logit = float(np.log(threshold / (1 - threshold)))
-    a, b = reference >= logit, output >= logit
-    denominator = a.sum() + b.sum()
-    dice = 1.0 if denominator == 0 else 2.0 * float((a & b).sum()) / float(denominator)
-    return {"max_abs_diff": float(np.abs(reference - output).max()), "dice": dice}
+    return {"max_abs_diff": float(np.abs(reference - output).max()),
+            "dice": dice_score(reference >= logit, output >= logit)}

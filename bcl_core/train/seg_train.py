@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from bcl_core.errors import InputError
 from bcl_core.inference import sha256_file
+from bcl_core.segment import dice_score
 from bcl_core.sidecar import InputSpec, Normalisation, write_sidecar
 from bcl_core.train.augment import AugmentConfig
 from bcl_core.train.cases import SegCase, case_dirs, load_seg_case
@@ -107,11 +108,7 @@ def load_regions(config: SegTrainConfig, cases: Sequence[SegCase] | None = None
 
 
 def _dice_per_case(logits: np.ndarray, targets: np.ndarray) -> list[float]:
-    scores = []
-    for pred, truth in zip(logits > 0, targets > 0.5, strict=True):
-        denominator = pred.sum() + truth.sum()
-        scores.append(1.0 if denominator == 0 else 2.0 * float((pred & truth).sum()) / denominator)
-    return scores
+    return [dice_score(pred > 0, truth > 0.5) for pred, truth in zip(logits, targets, strict=True)]
 
 
 def _validate(model: torch.nn.Module, pairs: list[tuple[np.ndarray, np.ndarray]],
