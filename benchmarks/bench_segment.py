@@ -78,10 +78,10 @@ def main(argv: list[str] | None = None) -> int:
         spec, settings = model.sidecar.input, model.sidecar.require_segmentation()
         patch = extract_patch(case.image, case.point_mm, spec)
         batch = model_input(patch, case.point_mm, spec, settings.guidance_sigma_mm)
-        ort_times = timed(lambda b=batch, m=model: m.run({spec.name: b}), args.repeats)
+        ort_times = timed(lambda b=batch, m=model, n=spec.name: m.run({n: b}), args.repeats)
         eager = torch_eager(args.models / f"seg_{modality}.pt", args.threads)
         eager(batch)  # warm-up
-        torch_times = timed(lambda b=batch: eager(b), args.repeats)
+        torch_times = timed(lambda b=batch, f=eager: f(b), args.repeats)
         results[modality] = {
             "series_size_ijk": case.image.size_ijk, "series_spacing_mm": case.image.spacing,
             "provider": model.provider_description,
