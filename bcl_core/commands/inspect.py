@@ -16,7 +16,7 @@ from bcl_core.io.dicom_reader import DicomScan, inspect_input
 from bcl_core.io.dicom_series import SeriesInfo
 
 _COLUMNS = ("#", "modality", "plane", "description", "size (i x j x k)", "spacing mm",
-            "role", "fit", "problems")
+            "role", "fit")
 
 
 def register(subparsers: Any) -> None:
@@ -32,30 +32,35 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def _problems_text(info: SeriesInfo) -> str:
-    if not info.problems:
-        return "-"
-    return "; ".join(f"{p.outcome}: {p.message}" for p in info.problems)
-
-
 def _row(info: SeriesInfo) -> tuple[str, ...]:
     spacing = "x".join(f"{s:.3g}" for s in info.spacing) if info.spacing else "-"
     role = info.role if info.weighting is None else f"{info.role} ({info.weighting})"
-    fit = "yes" if info.fit_for_prediction else f"no: {info.unfit_reason}"
     return (str(info.index), info.modality, info.plane or "-", info.description or "-",
-            f"{info.columns}x{info.rows}x{info.n_slices}", spacing, role, fit,
-            _problems_text(info))
+            f"{info.columns}x{info.rows}x{info.n_slices}", spacing, role,
+            "yes" if info.fit_for_prediction else "no")
+
+
+def _details(info: SeriesInfo) -> list[str]:
+    """Indented lines under a series: why it is unfit, then each problem and its outcome."""
+    lines = []
+    if not info.fit_for_prediction and not info.refused:
+        lines.append(f"    not for prediction: {info.unfit_reason}")
+    lines.extend(f"    {problem.outcome}: {problem.message}" for problem in info.problems)
+    return lines
 
 
 def format_table(scan: DicomScan) -> str:
-    """The series table as plain text (one series per line, aligned columns)."""
+    """The series table as plain text: one aligned row per series, details indented below."""
     rows = [_COLUMNS, *(_row(info) for info in scan.series)]
-    # Long free text (fit reason, problems) goes last so the fixed columns stay aligned.
-    widths = [max(len(row[c]) for row in rows) for c in range(len(_COLUMNS) - 2)]
-    lines = []
-    for row in rows:
-        fixed = "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
-        lines.append(f"{fixed}  {row[-2]}  |  {row[-1]}")
+    widths = [max(len(row[c]) for row in rows) for c in range(len(_COLUMNS))]
+
+    def line(row: tuple[str, ...]) -> str:
+        return "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+
+    lines = [line(_COLUMNS)]
+    for info, row in zip(scan.series, rows[1:], strict=True):
+        lines.append(line(row).rstrip())
+        lines.extend(_details(info))
     footer = f"{scan.n_files} file(s), {len(scan.series)} image series"
     if scan.skipped:
         footer += f"; set aside: {scan.skipped_summary()}"
