@@ -26,6 +26,7 @@ from bcl_core.study import (
     create_user,
     login,
 )
+from bcl_core.study.cases import study_folder
 from bcl_core.study.constants import Role
 from bcl_core.study.models import Case
 
@@ -89,12 +90,12 @@ def activate(db: StudyDatabase, username: str, one_time_password: str) -> str:
 
 
 def add_cases(db: StudyDatabase, study_id: int, count: int) -> list[int]:
-    """Insert cases directly (no DICOM): for service tests that never open the images."""
+    """Insert cases directly, where import would store them (no files: write_case adds them)."""
 
     def work(session) -> list[int]:
         cases = [Case(study_id=study_id, code=f"C{n:04d}", source_key_sha256=f"{n:064x}",
-                      content_sha256=f"{n:064x}", storage_path=f"study/cases/C{n:04d}",
-                      series="ct,mr")
+                      content_sha256=f"{n:064x}",
+                      storage_path=f"{study_folder(study_id)}/cases/C{n:04d}", series="ct,mr")
                  for n in range(1, count + 1)]
         session.add_all(cases)
         session.flush()

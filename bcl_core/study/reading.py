@@ -193,8 +193,10 @@ def reader_reads(ctx: ServiceContext, study_id: int, username: str) -> list[Read
 
 
 @service(Role.COORDINATOR, write=True)
-def allow_amendment(ctx: ServiceContext, read_id: int, reason: str) -> None:
+def allow_amendment(ctx: ServiceContext, read_id: int, reason: str) -> int:
     """Unlock one read so its reader can answer it again; the old answer and reason are kept.
+
+    Returns the read id.
 
     Raises
     ------
@@ -215,3 +217,4 @@ def allow_amendment(ctx: ServiceContext, read_id: int, reason: str) -> None:
     ctx.session.add(ReadAmendment(read_id=read.id, allowed_by_id=ctx.actor.user_id, reason=why,
                                   previous_answer=_answer_json(read)))
     ctx.audit("allow_amendment", f"read_id={read.id}")
+    return read.id

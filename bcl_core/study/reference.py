@@ -47,8 +47,10 @@ def _reads_by_case(session: Session, study_id: int) -> dict[int, list[ReferenceR
 
 @service(Role.REFERENCE_READER, write=True)
 def submit_reference_read(ctx: ServiceContext, study_id: int, case_id: int,
-                          calls: Mapping[str, int], comment: str = "") -> None:
+                          calls: Mapping[str, int], comment: str = "") -> str:
     """Record the leakage types the caller observed on one case (final once submitted).
+
+    Returns the case code.
 
     When the second reference read of the case arrives and agrees with the first, the case's
     reference label is set; when it disagrees, the case joins the adjudication queue.
@@ -75,6 +77,7 @@ def submit_reference_read(ctx: ServiceContext, study_id: int, case_id: int,
             ctx.session.add(ReferenceLabel(study_id=case.study_id, case_id=case.id,
                                            source=AGREEMENT, **first))
     ctx.audit("submit_reference_read", f"case_id={case.id}")
+    return case.code
 
 
 def _queue(ctx: ServiceContext, study_id: int) -> list[tuple[Case, list[ReferenceRead]]]:

@@ -1,0 +1,186 @@
+"""Reader study page: blinded prediction reads, reference reads and adjudication.
+
+UI only; every rule (roles, blinding, locking, order) is enforced in ``bcl_core.study``.
+Script page for ``st.Page("pages/reader_study.py")``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for `pages.components`
+
+from bcl_core import SYNTHETIC_NOTICE  # noqa: E402
+from bcl_core.errors import BCLError  # noqa: E402
+from bcl_core.study import (  # noqa: E402
+    adjudicate,
+    adjudication_queue,
+    my_progress,
+    next_case,
+    submit_read,
+    submit_reference_read,
+)
+from bcl_core.study.constants import LEAK_TYPES, Role  # noqa: E402
+from bcl_core.study.models import utcnow  # noqa: E402
+from bcl_core.study.views import CaseToRead  # noqa: E402
+from pages.components import study_session as session  # noqa: E402
+from pages.components.viewer_widget import viewer_widget  # noqa: E402
+
+TYPE_NAMES = {
+    "type1": "Type I: segmental vein",
+    "type2": "Type II: cortical defect into soft tissue",
+    "type3": "Type III: into the disc",
+    "type4": "Type IV: into the spinal canal",
+}
+SERIES_TITLES = {"ct": "CT (preoperative)", "mr": "MRI (preoperative)",
+                 "postop": "Postoperative"}
+YES_NO = ("No", "Yes")
+
+
+def _volumes(case: CaseToRead) -> dict[str, object]:
+    """The case's series, loaded once per case and kept for this session only."""
+    cached = st.session_state[session.VOLUMES]
+    if cached is not None and cached[0] == case.case_id:
+        return cached[1]
+    from bcl_core.io import load_volume
+
+    volumes: dict[str, object] = {}
+    for name, folder in case.series_dirs.items():
+        try:
+            volumes[name] = load_volume(folder)
+        except BCLError as exc:
+            st.error(f"{SERIES_TITLES.get(name, name)} cannot be shown: {exc}")
+    st.session_state[session.VOLUMES] = (case.case_id, volumes)
+    return volumes
+
+
+def _show_images(case: CaseToRead) -> None:
+    volumes = _volumes(case)
+    columns = st.columns(max(1, len(volumes)))
+    for column, (name, volume) in zip(columns, volumes.items(), strict=False):
+        with column:
+            viewer_widget(volume, key=f"view_{name}", title=SERIES_TITLES.get(name, name))
+
+
+def _started(case: CaseToRead):
+    opened = st.session_state[session.CASE_OPENED]
+    if opened is None or opened[0] != case.case_id:
+        opened = (case.case_id, utcnow())
+        st.session_state[session.CASE_OPENED] = opened
+    return opened[1]
+
+
+def _calls_form(case: CaseToRead, with_confidence: bool, submit_label: str):
+    """Per-type yes/no (required) and optional probability; returns the answers on submit."""
+    with st.form(f"answers_{case.case_id}"):
+        calls: dict[str, int | None] = {}
+        confidences: dict[str, int | None] = {}
+        for leak_type in LEAK_TYPES:
+            left, right = st.columns([2, 1])
+            answer = left.radio(TYPE_NAMES[leak_type], YES_NO, index=None, horizontal=True,
+                                key=f"call_{case.case_id}_{leak_type}")
+            calls[leak_type] = None if answer is None else YES_NO.index(answer)
+            if with_confidence:
+                confidences[leak_type] = right.number_input(
+                    "Probability (0-100, optional)", min_value=0, max_value=100, value=None,
+                    step=5, key=f"conf_{case.case_id}_{leak_type}")
+        comment = st.text_area("Comment (optional)", key=f"comment_{case.case_id}",
+                               max_chars=2000)
+        submitted = st.form_submit_button(submit_label, type="primary")
+    if not submitted:
+        return None
+    missing = [TYPE_NAMES[t] for t, v in calls.items() if v is None]
+    if missing:
+        st.error("Answer every type before submitting: " + "; ".join(missing) + ".")
+        return None
+    return calls, confidences, comment
+
+
+def _finish_case(message: str) -> None:
+    st.session_state[session.CASE_OPENED] = None
+    st.session_state[session.VOLUMES] = None
+    st.session_state[session.NOTICE] = message
+    st.rerun()
+
+
+def _progress(study_id: int) -> bool:
+    progress = session.call(my_progress, study_id)
+    if progress is None:
+        return False
+    st.progress(progress.done / max(1, progress.total),
+                text=f"{progress.done} of {progress.total} cases done")
+    return progress.done >= progress.total
+
+
+def _read_cases(study_id: int, role: Role) -> None:
+    if _progress(study_id):
+        st.success("All your cases are done. Thank you!")
+        return
+    case = session.call(next_case, study_id)
+    if case is None:
+        st.success("All your cases are done. Thank you!")
+        return
+    started = _started(case)
+    st.subheader(f"Case {case.code} ({case.position} of {case.total})")
+    if case.amendment:
+        st.warning("The coordinator reopened this answer for an amendment.")
+    _show_images(case)
+    if role is Role.READER:
+        answers = _calls_form(case, with_confidence=True, submit_label="Submit (locks the answer)")
+    else:
+        st.caption("Record the leakage types you observe (postoperative images where shown).")
+        answers = _calls_form(case, with_confidence=False, submit_label="Submit")
+    if answers is None:
+        return
+    calls, confidences, comment = answers
+    spent = (utcnow() - started).total_seconds()
+    if role is Role.READER:
+        done = session.call(submit_read, study_id, case.case_id, calls, confidences, spent,
+                            comment, started)
+    else:
+        done = session.call(submit_reference_read, study_id, case.case_id, calls, comment)
+    if done is not None:
+        _finish_case(f"Case {case.code} saved.")
+
+
+def _adjudicate(study_id: int) -> None:
+    queue = session.call(adjudication_queue, study_id) or []
+    if not queue:
+        st.success("No disagreement waits for adjudication.")
+        return
+    st.write(f"{len(queue)} case(s) wait for adjudication.")
+    item = st.selectbox("Case", queue, format_func=lambda d: d.code, key="adjudication_case")
+    table = pd.DataFrame(
+        [{"reader": name, **{TYPE_NAMES[t]: YES_NO[v] for t, v in calls.items()},
+          "comment": comment} for name, calls, comment in item.reads])
+    st.dataframe(table, hide_index=True)  # text shown as data, never as HTML
+    case = CaseToRead(study_id, item.case_id, item.code, 0, 0, item.series_dirs, False)
+    _show_images(case)
+    answers = _calls_form(case, with_confidence=False, submit_label="Decide")
+    if answers is None:
+        return
+    calls, _, note = answers
+    if session.call(adjudicate, study_id, item.case_id, calls, note) is not None:
+        _finish_case(f"Case {item.code} decided.")
+
+
+def main() -> None:
+    st.title("Reader study")
+    st.caption(SYNTHETIC_NOTICE)
+    role = session.require_login((Role.READER, Role.REFERENCE_READER, Role.ADJUDICATOR))
+    if role is None:
+        return
+    study = session.choose_study()
+    if study is None:
+        return
+    if role is Role.ADJUDICATOR:
+        _adjudicate(study.study_id)
+    else:
+        _read_cases(study.study_id, role)
+
+
+main()

@@ -1,0 +1,119 @@
+"""AppTest of the reader-study pages: login, read three cases, resume, finish; admin page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from streamlit.testing.v1 import AppTest
+from test_study_support import FAST_HASHER, PASSWORD, build_world, write_case
+
+from bcl_core import SYNTHETIC_NOTICE
+from bcl_core.study import StudyDatabase, create_study
+from bcl_core.study.cases import study_folder
+from bcl_core.study.models import Read
+
+REPO = Path(__file__).resolve().parent.parent
+READER_PAGE = str(REPO / "pages" / "reader_study.py")
+ADMIN_PAGE = str(REPO / "pages" / "study_admin.py")
+
+
+@pytest.fixture
+def study_world(tmp_path, monkeypatch, repo_root):
+    """A SQLite study with three cases holding real (tiny) DICOM, set up for the pages."""
+    monkeypatch.chdir(repo_root)
+    data = tmp_path / "data"
+    url = f"sqlite:///{tmp_path / 'study.sqlite'}"
+    monkeypatch.setenv("BCL_DATABASE_URL", url)
+    monkeypatch.setenv("BCL_STUDY_DIR", str(data))
+    db = StudyDatabase(url=url, data_dir=data, password_hasher=FAST_HASHER)
+    db.upgrade()
+    world = build_world(db, n_cases=3)
+    for n in range(1, 4):
+        write_case(data / study_folder(world.study_id) / "cases", f"C{n:04d}", seed=n)
+    yield world
+    db.dispose()
+
+
+def _app(page: str) -> AppTest:
+    app = AppTest.from_file(page, default_timeout=60)
+    app.run()
+    return app
+
+
+def _login(app: AppTest, username: str) -> None:
+    app.text_input(key="study_login_username").input(username)
+    app.text_input(key="study_login_password").input(PASSWORD)
+    app.button[0].click().run()
+    assert not app.exception, app.exception
+
+
+def _read_current_case(app: AppTest, answer: str) -> str:
+    heading = app.subheader[0].value
+    for radio in [r for r in app.radio if (r.key or "").startswith("call_")]:
+        radio.set_value(answer)
+    confidences = [n for n in app.number_input if (n.key or "").startswith("conf_")]
+    confidences[0].set_value(75)
+    next(b for b in app.button if b.label.startswith("Submit")).click().run()
+    assert not app.exception, app.exception
+    return heading
+
+
+def test_reader_logs_in_reads_three_cases_with_a_resume_and_finishes(study_world):
+    app = _app(READER_PAGE)
+    assert any(SYNTHETIC_NOTICE in c.value for c in app.caption)
+    _login(app, "reader")
+    assert app.subheader[0].value.endswith("(1 of 3)")
+    assert len(app.get("image")) == 2  # CT and MRI viewers
+    _read_current_case(app, "No")
+    assert app.subheader[0].value.endswith("(2 of 3)")
+    _read_current_case(app, "Yes")
+
+    # Stop and come back later: a new browser session resumes at the third case.
+    resumed = _app(READER_PAGE)
+    _login(resumed, "reader")
+    assert resumed.subheader[0].value.endswith("(3 of 3)")
+    _read_current_case(resumed, "No")
+    assert any("All your cases are done" in s.value for s in resumed.success)
+
+    with study_world.db.read_session() as session:
+        reads = list(session.scalars(select(Read).order_by(Read.submitted_at)))
+    assert len(reads) == 3 and all(r.locked for r in reads)
+    assert [r.type1 for r in reads] == [0, 1, 0] and all(r.confidence1 == 75 for r in reads)
+    assert all(r.time_spent_s >= 0 and r.started_at <= r.submitted_at for r in reads)
+
+
+def test_unanswered_types_block_submission(study_world):
+    app = _app(READER_PAGE)
+    _login(app, "reader")
+    next(b for b in app.button if b.label.startswith("Submit")).click().run()
+    assert any("Answer every type" in e.value for e in app.error)
+    with study_world.db.read_session() as session:
+        assert session.scalars(select(Read)).first() is None
+
+
+def test_wrong_password_is_refused_and_the_page_stays_locked(study_world):
+    app = _app(READER_PAGE)
+    app.text_input(key="study_login_username").input("reader")
+    app.text_input(key="study_login_password").input("wrong password!")
+    app.button[0].click().run()
+    assert any("Wrong username or password" in e.value for e in app.error)
+    assert not app.subheader
+
+
+def test_admin_page_shows_user_text_escaped_and_refuses_readers(study_world):
+    payload = "<script>alert('x')</script>"
+    create_study(study_world.db, study_world.token("coordinator"), payload, payload)
+    app = _app(ADMIN_PAGE)
+    _login(app, "coordinator")
+    assert not app.exception
+    assert len(app.tabs) == 8
+    # Raw HTML never reaches markdown; the name appears only as widget/table data.
+    assert all("<script>" not in m.value for m in app.markdown)
+    assert payload in app.selectbox(key="study_choice").options
+
+    reader = _app(ADMIN_PAGE)
+    _login(reader, "reader")
+    assert any("not for your role" in w.value for w in reader.warning)
+    assert not reader.tabs
