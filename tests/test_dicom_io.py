@@ -381,3 +381,16 @@ def test_project_writer_round_trip(tmp_path: Path, modality: str, direction: np.
     np.testing.assert_array_equal(loaded.array, values)
     assert loaded.same_grid(volume)
     assert loaded.modality == modality
+
+
+@pytest.mark.parametrize("implicit", [True, False], ids=["implicit", "explicit"])
+def test_files_without_preamble_or_meta(tmp_path: Path, implicit: bool) -> None:
+    stored = ramp((3, 6, 6))
+    paths = write_series(tmp_path, stored, shuffle=False)
+    for path in paths:
+        ds = pydicom.dcmread(path)
+        del ds.file_meta
+        ds.preamble = None
+        ds.save_as(path, implicit_vr=implicit, little_endian=True, enforce_file_format=False)
+        assert path.read_bytes()[:2] == b"\x08\x00"  # starts with a group-0008 element
+    np.testing.assert_array_equal(load_volume(tmp_path).array, stored)

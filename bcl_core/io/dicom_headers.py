@@ -20,7 +20,12 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
-from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import (
+    UID,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
 
 from bcl_core.io.sources import FileRef
 
@@ -237,6 +242,18 @@ def _mr_timing(ds: Dataset) -> dict[str, float | None]:
             "inversion_time_ms": inversion}
 
 
+def _transfer_syntax(ds: Dataset) -> UID:
+    """The file's transfer syntax; for files without meta information, the encoding found."""
+    file_meta = getattr(ds, "file_meta", None)
+    declared = file_meta.get("TransferSyntaxUID") if file_meta is not None else None
+    if declared:
+        return UID(str(declared))
+    implicit, little = getattr(ds, "original_encoding", (None, None))
+    if little is False:
+        return ExplicitVRBigEndian
+    return ExplicitVRLittleEndian if implicit is False else ImplicitVRLittleEndian
+
+
 def headers_from_dataset(ds: Dataset, file: FileRef, pixel_offset: int | None) -> list[SliceHeader]:
     """One :class:`SliceHeader` per frame of a dataset read without its pixel data.
 
@@ -249,9 +266,7 @@ def headers_from_dataset(ds: Dataset, file: FileRef, pixel_offset: int | None) -
     if not rows or not columns:
         raise NotAnImage(file.name)
     n_frames = max(1, _integer(ds, "NumberOfFrames") or 1)
-    file_meta = getattr(ds, "file_meta", None)
-    transfer_syntax = UID(str(file_meta.get("TransferSyntaxUID", ImplicitVRLittleEndian))
-                          if file_meta is not None else ImplicitVRLittleEndian)
+    transfer_syntax = _transfer_syntax(ds)
     bits_allocated = _integer(ds, "BitsAllocated") or 16
     common: dict[str, Any] = {
         "file": file,

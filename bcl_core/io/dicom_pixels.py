@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from pydicom import dcmread
+from pydicom.uid import ImplicitVRLittleEndian
 
 from bcl_core.errors import SeriesError
 from bcl_core.io.dicom_headers import SliceHeader
@@ -51,15 +52,15 @@ def _read_native(header: SliceHeader, out: NDArray[Any]) -> bool:
             raise _truncated(header)
         if element[:4] != _PIXEL_DATA_TAG:
             return False
-        if element[4:6] in _LONG_LENGTH_VRS:
+        if header.transfer_syntax == ImplicitVRLittleEndian:
+            (length,) = struct.unpack("<I", element[4:8])  # no VR: tag, then a 4-byte length
+        elif element[4:6] in _LONG_LENGTH_VRS:
             extra = stream.read(4)
             if len(extra) < 4:
                 raise _truncated(header)
             (length,) = struct.unpack("<I", extra)
-        elif element[4:6].isalpha() and element[4:6].isupper():
+        else:
             (length,) = struct.unpack("<H", element[6:8])
-        else:  # implicit VR: the four bytes after the tag are the length
-            (length,) = struct.unpack("<I", element[4:8])
         if length == _UNDEFINED_LENGTH:
             return False  # encapsulated after all: let pydicom decide
         if length < frame_bytes * header.n_frames:
