@@ -1,0 +1,147 @@
+"""CT rendering: axial Hounsfield-unit series with scanner blur and noise.
+
+Labels are mapped to HU, cancellous bone gets a trabecular texture, the in-plane reconstruction
+kernel and the slice profile blur the result (thick slices are averaged from 1.25 mm sub-slices),
+and correlated noise is added. Only a box around the spine is painted in 3D; the trunk outside
+it is the same on every slice and is computed once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+from bcl_core.phantom.grid import Grid, affine_coords
+from bcl_core.phantom.noise import NoiseBank
+from bcl_core.phantom.paint import paint_labels, spine_region_corners
+from bcl_core.phantom.sites import (
+    COMPACT_CT_HALF_EXTENT_MM,
+    COMPACT_CT_MATRIX,
+    COMPACT_PIXEL_FACTOR,
+)
+from bcl_core.phantom.spec import CaseSpec, case_rng
+from bcl_core.phantom.tissues import BONE_LABELS, CANCELLOUS_BASE, MAX_VERTEBRAE, Tissue, ct_lookup
+from bcl_core.phantom.trunk import paint_trunk
+from bcl_core.volume import Volume
+
+#: Finest slice spacing simulated; thicker slices average sub-slices this far apart.
+SUB_SLICE_MM = 1.25
+HU_MIN, HU_MAX = -1024, 3071
+TRABECULAR_HU = 28.0
+CHUNK_SLICES = 24
+
+
+def ct_grid(spec: CaseSpec, compact: bool) -> Grid:
+    """The axial CT grid of a case (the anatomy frame is the CT frame)."""
+    protocol = spec.site.ct
+    target = spec.anatomy.target
+    if compact:
+        matrix = COMPACT_CT_MATRIX
+        pixel = protocol.pixel_mm * COMPACT_PIXEL_FACTOR
+        center_xy = np.array([target.center[0], target.center[1] + 22.0])
+        z_low = spec.target_center_ct[2] - COMPACT_CT_HALF_EXTENT_MM + spec.fov_jitter[2] / 2
+        z_high = z_low + 2 * COMPACT_CT_HALF_EXTENT_MM
+    else:
+        matrix = protocol.matrix
+        pixel = protocol.pixel_mm
+        center_xy = np.array([0.0, 0.0]) + spec.fov_jitter[:2]
+        z_low, z_high = spec.anatomy.segment_z_range()
+        z_low -= 10.0
+        z_high += 10.0
+    center_xy = center_xy + spec.fov_jitter[:2] / 2
+    n_slices = int(np.ceil((z_high - z_low) / protocol.slice_mm)) + 1
+    half = (matrix - 1) / 2 * pixel
+    origin = (float(center_xy[0] - half), float(center_xy[1] - half), float(z_low))
+    return Grid((n_slices, matrix, matrix), (pixel, pixel, protocol.slice_mm), origin,
+                np.eye(3))
+
+
+def _spine_box(spec: CaseSpec, grid: Grid) -> tuple[list[int], list[int]]:
+    box = grid.index_box(spine_region_corners(spec), margin=4)
+    size = list(grid.shape[::-1])
+    if box is None:
+        return [0, 0, 0], size
+    lo, hi = list(box[0]), list(box[1])
+    lo[2], hi[2] = 0, size[2]  # every slice: the trunk is painted once per slice anyway
+    return lo, hi
+
+
+def _blur(array: NDArray[np.float32], sigmas_px: tuple[float, float, float]) -> None:
+    for axis, sigma in enumerate(sigmas_px):
+        if sigma > 0.05 and array.shape[axis] > 1:
+            ndimage.gaussian_filter1d(array, sigma, axis=axis, output=array, mode="nearest",
+                                      truncate=3.0)
+
+
+def render_ct(spec: CaseSpec, compact: bool = False) -> tuple[Volume, Volume]:
+    """Render a case's CT and the target-vertebra mask on its grid.
+
+    Returns
+    -------
+    ct, mask:
+        HU as int16 (modality ``CT``), and a uint8 mask (modality ``SEG``).
+    """
+    protocol = spec.site.ct
+    grid = ct_grid(spec, compact)
+    nk, nj, ni = grid.shape
+    densities = [v.density_hu for v in spec.anatomy.vertebrae]
+    lut = ct_lookup(densities, spec.anatomy.target_index)
+    rng = case_rng(spec.site, spec.seed, spec.index, "ct_noise")
+    pixel = grid.spacing[0]
+    psf_px = protocol.psf_sigma_mm / pixel
+
+    # The trunk, identical on every slice: one blurred 2D slice.
+    matrix, offset = grid.index_affine()
+    x, y, _ = affine_coords(matrix, offset, (0, 0, 0), (ni, nj, 1))
+    trunk = np.zeros(np.broadcast_shapes(x.shape, y.shape), dtype=np.uint8)
+    paint_trunk(trunk, x, y, spec.anatomy)
+    trunk_hu = lut[trunk]
+    _blur(trunk_hu, (0.0, psf_px, psf_px))
+
+    lo, hi = _spine_box(spec, grid)
+    n_sub = max(1, int(round(protocol.slice_mm / SUB_SLICE_MM)))
+    region_hu: NDArray[np.float32] | None = None
+    mask_votes: NDArray[np.float32] | None = None
+    spongy_fraction: NDArray[np.float32] | None = None
+    spongy = np.zeros(256, dtype=np.float32)
+    spongy[CANCELLOUS_BASE:CANCELLOUS_BASE + MAX_VERTEBRAE] = 1.0
+    spongy[[Tissue.OEDEMA, Tissue.IMPACTION]] = 1.0
+    for s in range(n_sub):
+        offset_mm = ((s + 0.5) / n_sub - 0.5) * protocol.slice_mm
+        labels, mask = paint_labels(spec, grid.shifted_k(offset_mm), lo, hi)
+        hu, votes, frac = lut[labels], mask.astype(np.float32), spongy[labels]
+        if region_hu is None:
+            region_hu, mask_votes, spongy_fraction = hu, votes, frac
+        else:
+            region_hu += hu
+            mask_votes += votes  # type: ignore[operator]
+            spongy_fraction += frac  # type: ignore[operator]
+    assert region_hu is not None and mask_votes is not None and spongy_fraction is not None
+    region_hu /= n_sub
+    spongy_fraction /= n_sub
+    texture = NoiseBank(rng, region_hu.shape[1:], sigma_px=0.9 / pixel)
+    region_hu += TRABECULAR_HU * spongy_fraction * texture.slices(region_hu.shape[0])
+    z_sigma = 0.42 if n_sub == 1 else 0.0  # thick slices: the sub-slice average is the profile
+    _blur(region_hu, (z_sigma, psf_px, psf_px))
+
+    noise = NoiseBank(rng, (nj, ni), sigma_px=0.6)
+    image = np.empty(grid.shape, dtype=np.int16)
+    for k0 in range(0, nk, CHUNK_SLICES):
+        k1 = min(nk, k0 + CHUNK_SLICES)
+        slab = np.empty((k1 - k0, nj, ni), dtype=np.float32)
+        slab[...] = trunk_hu
+        slab[:, lo[1]:hi[1], lo[0]:hi[0]] = region_hu[k0:k1]
+        slab += protocol.noise_hu * noise.slices(k1 - k0)
+        np.clip(np.rint(slab, out=slab), HU_MIN, HU_MAX, out=slab)
+        image[k0:k1] = slab
+    mask_full = np.zeros(grid.shape, dtype=np.uint8)
+    mask_full[:, lo[1]:hi[1], lo[0]:hi[0]] = mask_votes >= n_sub / 2
+    return grid.volume(image, "CT"), grid.volume(mask_full, "SEG")
+
+
+def is_bone(labels: NDArray[np.uint8]) -> NDArray[np.bool_]:
+    """Whether labels are bone of any vertebra."""
+    table = np.zeros(256, dtype=bool)
+    table[list(BONE_LABELS)] = True
+    return table[labels]

@@ -1,0 +1,128 @@
+"""Painting a case's tissue labels on any series grid.
+
+Order matters and encodes anatomy: the trunk first, then the structures that follow the spine
+(canal, vessels, psoas), then discs, then vertebrae, whose bone wins wherever shapes overlap.
+Each vertebra and disc is evaluated only inside its own index box.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+from bcl_core.phantom.grid import Grid, affine_coords, local_box_corners
+from bcl_core.phantom.spec import CaseSpec
+from bcl_core.phantom.trunk import paint_spinal_column, paint_trunk
+from bcl_core.phantom.vertebra import paint_disc, paint_vertebra
+
+#: Local box (u, w, h offsets, mm) that holds a vertebra with its processes.
+LATERAL_REACH_MM = 56.0
+POSTERIOR_REACH_MM = 46.0
+VERTICAL_REACH_MM = 15.0
+
+
+def _clip_box(box: tuple[tuple[int, ...], tuple[int, ...]] | None, lo: Sequence[int],
+              hi: Sequence[int]) -> tuple[list[int], list[int]] | None:
+    if box is None:
+        return None
+    blo = [max(box[0][a], lo[a]) for a in range(3)]
+    bhi = [min(box[1][a], hi[a]) for a in range(3)]
+    return None if any(bhi[a] <= blo[a] for a in range(3)) else (blo, bhi)
+
+
+def vertebra_box(spec: CaseSpec, index: int) -> NDArray[np.float64]:
+    """Anatomy-frame corners of the local box that holds vertebra ``index``."""
+    v = spec.anatomy.vertebrae[index]
+    back = v.canal_center_w + v.canal_half_depth + POSTERIOR_REACH_MM
+    low = (-LATERAL_REACH_MM, -v.half_depth - 3.0, -v.height / 2 - VERTICAL_REACH_MM)
+    high = (LATERAL_REACH_MM, back, v.height / 2 + VERTICAL_REACH_MM)
+    return local_box_corners(v.center, v.rotation, low, high)
+
+
+def spine_region_corners(spec: CaseSpec) -> NDArray[np.float64]:
+    """Anatomy-frame corners enclosing every structure the spine painter draws."""
+    corners = []
+    for v in spec.anatomy.vertebrae:
+        back = v.canal_center_w + v.canal_half_depth + POSTERIOR_REACH_MM
+        corners.append(local_box_corners(
+            v.center, v.rotation, (-LATERAL_REACH_MM - 8.0, -v.half_depth - 32.0,
+                                   -v.height / 2 - VERTICAL_REACH_MM),
+            (LATERAL_REACH_MM + 8.0, back, v.height / 2 + VERTICAL_REACH_MM)))
+    return np.concatenate(corners)
+
+
+def paint_labels(spec: CaseSpec, grid: Grid, lo: Sequence[int], hi: Sequence[int],
+                 ) -> tuple[NDArray[np.uint8], NDArray[np.bool_]]:
+    """Tissue labels and the target-vertebra mask over an index box of a grid.
+
+    Parameters
+    ----------
+    spec:
+        The case.
+    grid:
+        The series grid (its frame placed in the anatomy frame).
+    lo, hi:
+        Index box ``(i, j, k)``, ``hi`` exclusive.
+
+    Returns
+    -------
+    labels, mask:
+        Arrays of shape ``(nk, nj, ni)`` of the box.
+    """
+    matrix, offset = grid.index_affine()
+    shape = (hi[2] - lo[2], hi[1] - lo[1], hi[0] - lo[0])
+    x, y, z = affine_coords(matrix, offset, lo, hi)
+    trunk = np.zeros(np.broadcast_shapes(x.shape, y.shape), dtype=np.uint8)
+    paint_trunk(trunk, x, y, spec.anatomy)
+    labels = np.empty(shape, dtype=np.uint8)
+    labels[...] = trunk
+    mask = np.zeros(shape, dtype=bool)
+
+    def view(array: NDArray[np.generic], blo: list[int], bhi: list[int]) -> NDArray[np.generic]:
+        """The part of a box-shaped (or broadcast) array inside a sub-box."""
+        index = []
+        for axis, a in ((0, 2), (1, 1), (2, 0)):
+            if array.shape[axis] == 1 and shape[axis] != 1:
+                index.append(slice(None))
+            else:
+                index.append(slice(blo[a] - lo[a], bhi[a] - lo[a]))
+        return array[tuple(index)]
+
+    spine = _clip_box(grid.index_box(spine_region_corners(spec), margin=2), lo, hi)
+    if spine is not None:
+        paint_spinal_column(view(labels, *spine), view(x, *spine), view(y, *spine),  # type: ignore[arg-type]
+                            view(z, *spine), spec.anatomy)
+
+    def local(center: Sequence[float], rotation: NDArray[np.float64], blo: list[int],
+              bhi: list[int]) -> tuple[NDArray[np.float32], ...]:
+        m_local = rotation.T @ matrix
+        o_local = rotation.T @ (offset - np.asarray(center))
+        coords = affine_coords(m_local, o_local, blo, bhi)
+        return tuple(np.broadcast_arrays(*coords))
+
+    for n, disc in enumerate(spec.anatomy.discs):
+        corners = local_box_corners(
+            disc.center, disc.rotation, (-disc.half_width - 1, -disc.half_depth - 1,
+                                         -disc.half_height - 1),
+            (disc.half_width + 1, disc.half_depth + 1, disc.half_height + 1))
+        box = _clip_box(grid.index_box(corners), lo, hi)
+        if box is None:
+            continue
+        u, w, h = local(disc.center, disc.rotation, *box)
+        paint_disc(view(labels, *box), u, w, h, disc, n)  # type: ignore[arg-type]
+
+    target = spec.anatomy.target_index
+    for n, v in enumerate(spec.anatomy.vertebrae):
+        box = _clip_box(grid.index_box(vertebra_box(spec, n)), lo, hi)
+        if box is None:
+            continue
+        u, w, h = local(v.center, v.rotation, *box)
+        if n == target:
+            whole = paint_vertebra(view(labels, *box), u, w, h, v, n,  # type: ignore[arg-type]
+                                   spec.features, spec.fracture)
+            view(mask, *box)[whole] = True
+        else:
+            paint_vertebra(view(labels, *box), u, w, h, v, n)  # type: ignore[arg-type]
+    return labels, mask
