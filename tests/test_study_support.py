@@ -136,9 +136,9 @@ def build_world(db: StudyDatabase, n_cases: int = 4, order_seed: int = 7) -> Wor
         created = create_user(db, coordinator, name, role)
         tokens[name] = activate(db, name, created.one_time_password)
     study = create_study(db, coordinator, "Pilot", "two readers", order_seed)
-    case_ids = add_cases(db, study.study_id, n_cases)
+    case_ids = add_cases(db, study.study_id, n_cases) if n_cases else []
     for name, role in ACCOUNTS.items():
-        if role in (Role.READER, Role.REFERENCE_READER):
+        if case_ids and role in (Role.READER, Role.REFERENCE_READER):
             assign_reader(db, coordinator, study.study_id, name)
     return World(db, study.study_id, case_ids, tokens)
 

@@ -13,15 +13,15 @@ from __future__ import annotations
 import csv
 import hashlib
 import logging
+import random
 import shutil
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bcl_core.errors import InputError, NotFoundError, StudyError
+from bcl_core.errors import ConflictError, InputError, NotFoundError
 from bcl_core.study.access import ServiceContext, service
 from bcl_core.study.constants import REFERENCE_SERIES, Role
 from bcl_core.study.models import AuditEvent, Case, Study
@@ -66,37 +66,49 @@ def _series_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
 
 
-def case_folders(source: Path) -> Iterator[Path]:
-    """Case folders under ``source``: sub-folders holding ``ct/`` and ``mr/``."""
+def case_folders(source: Path) -> list[Path]:
+    """Case folders under ``source`` (sub-folders holding ``ct/`` and ``mr/``), shuffled.
+
+    The random order keeps case codes from mirroring the source names' order (which could be
+    alphabetical by patient name).
+    """
     if not source.is_dir():
         raise InputError(f"{source} is not a folder; give the folder `bcl synth` wrote.")
-    found = False
-    for folder in sorted(p for p in source.iterdir() if p.is_dir()):
-        if (folder / "ct").is_dir() and (folder / "mr").is_dir():
-            found = True
-            yield folder
-    if not found:
+    folders = [p for p in source.iterdir()
+               if p.is_dir() and (p / "ct").is_dir() and (p / "mr").is_dir()]
+    if not folders:
         raise InputError(f"No case folders (<case>/ct and <case>/mr) under {source}.")
+    random.SystemRandom().shuffle(folders)
+    return folders
 
 
-def _deidentify_case(folder: Path, staging: Path) -> tuple[str, ...]:
-    """De-identify the series of one case folder into ``staging``; returns the series names."""
-    try:
-        from bcl_core.io.deid import deidentify_series
-    except ImportError as exc:  # pragma: no cover - until the foundation module lands
-        raise StudyError("De-identification (bcl_core.io.deid) is not available; cases "
-                         "cannot be imported without it.") from exc
-    uid_map: dict[str, str] = {}  # one map per case, so CT/MR cross-references stay consistent
+def _deidentify_case(folder: Path, staging: Path, pseudonym: str) -> tuple[str, ...]:
+    """De-identify the series of one case folder into ``staging``; returns the series names.
+
+    One :class:`~bcl_core.io.deid.Deidentifier` (random key, never stored) per case, so the
+    case's series keep linking to each other and to nothing outside.
+    """
+    from bcl_core.io.deid import Deidentifier
+    from bcl_core.io.sources import FileRef
+
+    deidentifier = Deidentifier(pseudonym)
     series = []
     for name in REFERENCE_SERIES:
         if not (folder / name).is_dir():
             continue
-        files = _series_files(folder / name)
-        if not files:
-            continue
-        deidentify_series(files, staging / name, uid_map)
-        series.append(name)
+        files = [FileRef(name=f"{name}/{n}", path=path)
+                 for n, path in enumerate(_series_files(folder / name))]
+        if deidentifier.write_files(files, staging / name):
+            series.append(name)
+    if not {"ct", "mr"} <= set(series):
+        raise InputError(f"Case folder {folder.name} lacks a readable CT or MR series.")
     return tuple(series)
+
+
+def _next_code(session: Session, study_id: int) -> str:
+    number = int(session.scalar(
+        select(func.count(Case.id)).where(Case.study_id == study_id)) or 0) + 1
+    return f"C{number:04d}"
 
 
 @service(Role.COORDINATOR, own_transactions=True)
@@ -122,11 +134,13 @@ def import_cases(ctx: ServiceContext, study_id: int, source: str | Path) -> Impo
     for folder in case_folders(source):
         staging = study_dir / STAGING / uuid.uuid4().hex
         try:
-            series = _deidentify_case(folder, staging)
+            code = ctx.db.run(lambda session: _next_code(session, int(study_id)), write=False)
+            series = _deidentify_case(folder, staging, f"BCL-{int(study_id)}-{code}")
             digest = content_hash(staging)
 
             def record(session: Session, folder: Path = folder, staging: Path = staging,
-                       series: tuple[str, ...] = series, digest: str = digest) -> str | None:
+                       series: tuple[str, ...] = series, digest: str = digest,
+                       code: str = code) -> str | None:
                 study = get_study(session, study_id)
                 key = source_key(study, folder.name)
                 duplicate = session.scalar(select(Case.id).where(
@@ -134,9 +148,9 @@ def import_cases(ctx: ServiceContext, study_id: int, source: str | Path) -> Impo
                     (Case.source_key_sha256 == key) | (Case.content_sha256 == digest)))
                 if duplicate is not None:
                     return None
-                number = int(session.scalar(
-                    select(func.count(Case.id)).where(Case.study_id == study.id)) or 0) + 1
-                code = f"C{number:04d}"
+                if _next_code(session, study.id) != code:
+                    raise ConflictError("Another import ran at the same time; import again "
+                                        "(cases already imported are skipped).")
                 relative = f"{study_folder(study.id)}/cases/{code}"
                 session.add(Case(study_id=study.id, code=code, source_key_sha256=key,
                                  content_sha256=digest, storage_path=relative,
