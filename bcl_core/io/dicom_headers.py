@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from pydicom import dcmread
+from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
@@ -112,8 +113,36 @@ class TruncatedFile(Exception):
 
 
 # --- small tag readers ---------------------------------------------------------------------
+#: Value representations whose raw bytes are plain ASCII text (numbers as text, codes, UIDs):
+#: parsed straight from the raw element, which is several times faster than pydicom's
+#: conversion and matters when a folder holds thousands of slices.
+_ASCII_VRS = frozenset({"DS", "IS", "CS", "UI"})
+
+
+def _ascii_parts(ds: Dataset, keyword: str) -> list[str] | None:
+    """The values of an ASCII-valued element as stripped strings, or ``None`` if absent."""
+    tag = tag_for_keyword(keyword)
+    if tag is None or tag not in ds:
+        return None
+    raw = ds.get_item(tag)
+    value = getattr(raw, "value", None)
+    if isinstance(value, bytes) and dictionary_VR(tag) in _ASCII_VRS:
+        text = value.decode("ascii", "replace").strip(" \x00")
+        return [part.strip(" \x00") for part in text.split("\\")] if text else []
+    value = ds[tag].value
+    if value is None:
+        return []
+    if isinstance(value, list | tuple | MultiValue):
+        return [str(v).strip() for v in value]
+    return [str(value).strip()]
+
+
 def _text(ds: Dataset, keyword: str) -> str:
-    value = ds.get(keyword, "")
+    tag = tag_for_keyword(keyword)
+    if tag is not None and dictionary_VR(tag) in _ASCII_VRS:
+        parts = _ascii_parts(ds, keyword)
+        return "\\".join(parts) if parts else ""
+    value = ds.get(keyword, "")  # text that may use the dataset's character set
     if value is None:
         return ""
     if isinstance(value, list | tuple | MultiValue):
@@ -121,15 +150,15 @@ def _text(ds: Dataset, keyword: str) -> str:
     return str(value).strip()
 
 
-def _number(ds: Dataset, keyword: str) -> float | None:
-    value = ds.get(keyword)
-    if value is None or value == "":
+def _number(ds: Dataset | None, keyword: str) -> float | None:
+    if ds is None:
+        return None
+    parts = _ascii_parts(ds, keyword)
+    if not parts:
         return None
     try:
-        if isinstance(value, list | tuple | MultiValue):
-            value = value[0]
-        number = float(value)
-    except (TypeError, ValueError, IndexError):
+        number = float(parts[0])
+    except ValueError:
         return None
     return number if np.isfinite(number) else None
 
@@ -140,15 +169,16 @@ def _integer(ds: Dataset, keyword: str) -> int | None:
 
 
 def _vector(ds: Dataset | None, keyword: str, length: int) -> NDArray[np.float64] | None:
-    if ds is None or keyword not in ds:
+    if ds is None:
+        return None
+    parts = _ascii_parts(ds, keyword)
+    if parts is None or len(parts) != length:
         return None
     try:
-        values = np.asarray([float(v) for v in ds[keyword].value], dtype=np.float64)
-    except (TypeError, ValueError):
+        values = np.asarray([float(v) for v in parts], dtype=np.float64)
+    except ValueError:
         return None
-    if values.shape != (length,) or not np.all(np.isfinite(values)):
-        return None
-    return values
+    return values if np.all(np.isfinite(values)) else None
 
 
 def _first_item(ds: Dataset | None, keyword: str) -> Dataset | None:

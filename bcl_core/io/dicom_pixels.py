@@ -178,6 +178,8 @@ def _invert_monochrome1(stored: NDArray[Any], header: SliceHeader) -> NDArray[An
 def apply_modality_transform(stored: NDArray[Any], slices: Sequence[SliceHeader]) -> NDArray[Any]:
     """Rescale (per slice) and MONOCHROME1 inversion; returns the output-typed array.
 
+    ``stored`` is reused (and changed) in place where the output type allows.
+
     Examples
     --------
     A CT slice stored as unsigned values with intercept -1024 comes out in Hounsfield units.
@@ -197,7 +199,13 @@ def apply_modality_transform(stored: NDArray[Any], slices: Sequence[SliceHeader]
         low, high = _stored_range(first)
         if out_dtype.kind == "f" or _fits([low, high, low * slopes[0], high * slopes[0]],
                                           out_dtype):
-            out = stored.astype(out_dtype)
+            if out_dtype.kind == "i" and stored.dtype.kind in "iu" \
+                    and stored.dtype.itemsize == out_dtype.itemsize:
+                # Every stored value fits the output type, so reinterpret in place: no copy
+                # of a 150 MB series and no fresh pages to fault in.
+                out = stored.view(out_dtype)
+            else:
+                out = stored.astype(out_dtype)
             if slopes[0] != 1:
                 out *= out_dtype.type(slopes[0])
             if intercepts[0] != 0:
