@@ -196,6 +196,11 @@ class Anatomy:
                 for name, values in table.items()}
 
 
+def waist_factor(h: NDArray[np.floating] | float, height: float) -> NDArray[np.floating]:
+    """Scale of the body outline at local height ``h``: narrower at mid-height (a waist)."""
+    return 0.93 + 0.07 * np.minimum((2.0 * np.asarray(h) / height) ** 2, 1.0)
+
+
 def fracture_endplates(features: RiskFeatures | None, height: float, u: NDArray[np.floating],
                        w: NDArray[np.floating], half_width: float, half_depth: float,
                        ) -> tuple[NDArray[np.floating], NDArray[np.floating]]:

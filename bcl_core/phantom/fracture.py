@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from bcl_core.phantom.anatomy import Vertebra, fracture_endplates
+from bcl_core.phantom.anatomy import Vertebra, fracture_endplates, waist_factor
 from bcl_core.phantom.features import RiskFeatures
 from bcl_core.phantom.shapes import Array, ellipsoid_inside, segment_distance
 from bcl_core.phantom.tissues import Tissue
@@ -80,13 +80,16 @@ def sample_fracture_geometry(rng: np.random.Generator, v: Vertebra,
     wall = None
     if features.wall_defect_mm > 0:
         h = float(rng.uniform(mid - 0.25 * (top_c - bottom_c), top_c - 2.0))
+        waist = float(waist_factor(h, v.height))
         if features.wall_defect_site == "anterior":
-            u_off = float(rng.uniform(-0.3, 0.3)) * a
-            wall = (u_off, -b * float(np.sqrt(max(0.0, 1 - (u_off / a) ** 2))), h)
+            u_off = float(rng.uniform(-0.3, 0.3)) * a * waist
+            wall = (u_off, -b * waist * float(np.sqrt(max(0.0, 1 - (u_off / (a * waist)) ** 2))),
+                    h)
         else:
             sign = 1.0 if features.wall_defect_site == "left" else -1.0
-            w_off = float(rng.uniform(-0.4, 0.2)) * b
-            wall = (sign * a * float(np.sqrt(max(0.0, 1 - (w_off / b) ** 2))), w_off, h)
+            w_off = float(rng.uniform(-0.4, 0.2)) * b * waist
+            wall = (sign * a * waist * float(np.sqrt(max(0.0, 1 - (w_off / (b * waist)) ** 2))),
+                    w_off, h)
 
     gap = None
     if features.endplate_disruption_mm > 0:
@@ -113,7 +116,8 @@ def sample_fracture_geometry(rng: np.random.Generator, v: Vertebra,
         angle = float(rng.choice([-1.0, 1.0]) * rng.uniform(0.25, 0.9) * np.pi)
         inset = min(4.0, (top_c - bottom_c) / 4)
         h = float(rng.uniform(bottom_c + inset, top_c - inset))
-        surface = np.array([a * np.sin(angle), -b * np.cos(angle), h])
+        waist = float(waist_factor(h, v.height))
+        surface = np.array([a * waist * np.sin(angle), -b * waist * np.cos(angle), h])
         inward = -surface[:2] / np.linalg.norm(surface[:2])
         end = surface + np.array([*(inward * rng.uniform(8.0, 13.0)), 0.0])
         start = surface - np.array([*(inward * 1.5), 0.0])

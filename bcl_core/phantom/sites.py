@@ -124,7 +124,7 @@ SITES: dict[str, SiteProfile] = {
 COMPACT_PIXEL_FACTOR = 1.4
 #: Compact CT matrix (square) and its extent above and below the target centre, mm.
 COMPACT_CT_MATRIX = 160
-COMPACT_CT_HALF_EXTENT_MM = 45.0
+COMPACT_CT_HALF_EXTENT_MM = 36.0
 #: Compact MR matrix (rows, columns) and slice count.
 COMPACT_MR_SHAPE = (112, 96)
 COMPACT_MR_SLICES = 11

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from bcl_core.phantom.anatomy import Disc, Vertebra, fracture_endplates
+from bcl_core.phantom.anatomy import Disc, Vertebra, fracture_endplates, waist_factor
 from bcl_core.phantom.features import RiskFeatures
 from bcl_core.phantom.fracture import FractureGeometry, paint_fracture, posterior_wall_w
 from bcl_core.phantom.shapes import Array, ellipse_sdf, ellipsoid_inside, slab_sdf
@@ -112,7 +112,7 @@ def paint_vertebra(labels: NDArray[np.uint8], u: Array, w: Array, h: Array, v: V
 
     top, bottom = fracture_endplates(features, v.height, u, w, a, b)
     # A waist: the body is narrower at mid-height than at its endplates.
-    waist = 0.93 + 0.07 * np.minimum((2.0 * h / v.height) ** 2, 1.0)
+    waist = waist_factor(h, v.height)
     side = np.minimum(-ellipse_sdf(u, w, a * waist, b * waist), posterior_wall_w(u, v) - w)
     depth_top, depth_bottom = top - h, h - bottom
     vertical = np.minimum(depth_top, depth_bottom)

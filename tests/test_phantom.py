@@ -1,0 +1,201 @@
+"""End-to-end checks of the synthetic case generator (compact cases, so they stay fast)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+import SimpleITK as sitk
+
+from bcl_core.cli import main
+from bcl_core.errors import PhantomError
+from bcl_core.io.nifti import read_nifti
+from bcl_core.phantom.batch import synthesize
+from bcl_core.phantom.ct import render_ct
+from bcl_core.phantom.mr import mr_grid, render_mr
+from bcl_core.phantom.spec import sample_case_spec
+from bcl_core.phantom.writer import write_case
+
+SITES = ("internal", "prospective", "external")
+
+
+@pytest.fixture(scope="module")
+def cases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One compact case per site, written through the command line."""
+    out = {}
+    for site in SITES:
+        folder = tmp_path_factory.mktemp(site)
+        assert main(["synth", "--out", str(folder), "--cases", "1", "--site", site,
+                     "--seed", "11", "--compact", "--workers", "1"]) == 0
+        out[site] = folder
+    return out
+
+
+def _case_dir(folder: Path) -> Path:
+    (case,) = [p for p in folder.iterdir() if p.is_dir()]
+    return case
+
+
+def _read_series(folder: Path) -> sitk.Image:
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(folder)))
+    return reader.Execute()
+
+
+@pytest.mark.parametrize("site", SITES)
+def test_outputs_follow_the_contract(cases: dict[str, Path], site: str) -> None:
+    folder = cases[site]
+    case = _case_dir(folder)
+    for name in ("truth.json", "ct_mask.nii.gz", "mr_mask.nii.gz"):
+        assert (case / name).is_file()
+    assert sorted(p.name for p in (case / "ct").iterdir())[0] == "IM00001.dcm"
+    assert any((case / "mr").glob("*.dcm"))
+    truth = json.loads((case / "truth.json").read_text())
+    for key in ("ct_point_mm", "mr_point_mm", "level", "labels", "oracle", "features", "site",
+                "seed"):
+        assert key in truth
+    assert truth["site"] == site and truth["level"] in ("T10", "T11", "T12", "L1", "L2", "L3")
+    with (folder / "labels.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["case_id", "type1", "type2", "type3", "type4", "oracle_type1",
+                             "oracle_type2", "oracle_type3", "oracle_type4"]
+    assert rows[0]["case_id"] == case.name
+    assert [int(rows[0][f"type{t}"]) for t in range(1, 5)] == [
+        truth["labels"][f"type{t}"] for t in range(1, 5)]
+
+
+@pytest.mark.parametrize("site", SITES)
+def test_simpleitk_reads_the_geometry_written(cases: dict[str, Path], site: str) -> None:
+    case = _case_dir(cases[site])
+    spec = sample_case_spec(site, 11, 0)
+    ct, _ = render_ct(spec, compact=True)
+    mr, _ = render_mr(spec, compact=True)
+    for sub, volume in (("ct", ct), ("mr", mr)):
+        image = _read_series(case / sub)
+        assert image.GetSize() == volume.size_ijk
+        np.testing.assert_allclose(image.GetSpacing(), volume.spacing, atol=1e-4)
+        np.testing.assert_allclose(image.GetOrigin(), volume.origin, atol=1e-3)
+        np.testing.assert_allclose(np.reshape(image.GetDirection(), (3, 3)), volume.direction,
+                                   atol=1e-5)
+        np.testing.assert_array_equal(sitk.GetArrayFromImage(image), volume.array)
+
+
+def test_series_have_separate_frames_and_synthetic_identity(cases: dict[str, Path]) -> None:
+    case = _case_dir(cases["internal"])
+    ct = pydicom.dcmread(next((case / "ct").glob("*.dcm")), stop_before_pixels=True)
+    mr = pydicom.dcmread(next((case / "mr").glob("*.dcm")), stop_before_pixels=True)
+    assert ct.FrameOfReferenceUID != mr.FrameOfReferenceUID
+    assert ct.Modality == "CT" and mr.Modality == "MR"
+    assert str(ct.PatientName).startswith("SYNTHETIC^")
+    assert ct.PatientID == mr.PatientID
+    assert float(ct.SliceThickness) == pytest.approx(1.25)
+    assert float(mr.SliceThickness) == pytest.approx(4.0)
+    truth = json.loads((case / "truth.json").read_text())
+    assert np.linalg.norm(np.subtract(truth["ct_point_mm"], truth["mr_point_mm"])) > 1.0
+
+
+@pytest.mark.parametrize("site", SITES)
+@pytest.mark.parametrize("modality", ["ct", "mr"])
+def test_mask_body_centroid_matches_the_point(cases: dict[str, Path], site: str,
+                                              modality: str) -> None:
+    case = _case_dir(cases[site])
+    truth = json.loads((case / "truth.json").read_text())
+    mask = read_nifti(case / f"{modality}_mask.nii.gz")
+    k, j, i = np.nonzero(mask.array)
+    points = mask.index_to_mm(np.stack([i, j, k], axis=1).astype(float))
+    point = np.asarray(truth[f"{modality}_point_mm"])
+    left, posterior, superior = (np.asarray(a) for a in truth[f"{modality}_body_axes"])
+    half_width, half_depth, _height = truth["body_half_axes_mm"]
+    rel = points - point
+    # The body is what lies in front of the canal (its posterior wall is at ~0.8 half-depths).
+    body = (rel @ posterior < 0.8 * half_depth) & (np.abs(rel @ left) < half_width + 1)
+    assert body.sum() > 100
+    assert np.linalg.norm(points[body].mean(axis=0) - point) < 2.0
+    # ...and the mask also holds the posterior elements, well behind the body.
+    assert (rel @ posterior).max() > half_depth + 25.0
+
+
+def test_same_seed_same_bytes_other_seed_other_pixels(tmp_path: Path) -> None:
+    write_case(tmp_path / "a", "internal", 5, 2, compact=True)
+    write_case(tmp_path / "b", "internal", 5, 2, compact=True)
+    write_case(tmp_path / "c", "internal", 6, 2, compact=True)
+    (a,) = (tmp_path / "a").iterdir()
+    (b,) = (tmp_path / "b").iterdir()
+    (c,) = (tmp_path / "c").iterdir()
+    files = sorted(p.relative_to(a) for p in a.rglob("*.dcm"))
+    assert files and files == sorted(p.relative_to(b) for p in b.rglob("*.dcm"))
+    for rel in files:
+        assert (a / rel).read_bytes() == (b / rel).read_bytes()
+    first_a = pydicom.dcmread(a / "ct" / "IM00010.dcm").PixelData
+    first_c = pydicom.dcmread(c / "ct" / "IM00010.dcm").PixelData
+    assert first_a != first_c
+
+
+def test_full_size_grids_follow_the_protocol() -> None:
+    spec = sample_case_spec("internal", 1, 0)
+    external = sample_case_spec("external", 1, 0)
+    assert mr_grid(spec, compact=False).shape[1:] == (320, 256)
+    assert mr_grid(external, compact=False).shape[1:] == (384, 326)
+    assert mr_grid(spec, compact=False).spacing[2] == pytest.approx(4.0)
+
+
+def _first_case(site: str, predicate: object, limit: int = 400) -> int:
+    for index in range(limit):
+        spec = sample_case_spec(site, 21, index)
+        if predicate(spec.features):  # type: ignore[operator]
+            return index
+    raise AssertionError("no case with the wanted feature")
+
+
+def _mean_near(volume: object, point_mm: np.ndarray, radius_mm: float) -> float:
+    vol = volume  # a Volume
+    k, j, i = np.indices(vol.array.shape)  # type: ignore[attr-defined]
+    ijk = np.stack([i.ravel(), j.ravel(), k.ravel()], axis=1).astype(float)
+    dist = np.linalg.norm(vol.index_to_mm(ijk) - point_mm, axis=1)  # type: ignore[attr-defined]
+    return float(vol.array.ravel()[dist <= radius_mm].mean())  # type: ignore[attr-defined]
+
+
+def test_cortical_defect_is_visible_on_ct() -> None:
+    index = _first_case("internal", lambda f: f.wall_defect_site in ("left", "right")
+                        and f.wall_defect_mm >= 7)
+    spec = sample_case_spec("internal", 21, index)
+    ct, _ = render_ct(spec, compact=True)
+    target = spec.anatomy.target
+    surface = np.array(spec.fracture.wall_defect_center)
+    # Sample half a millimetre inside the outer surface: the middle of the cortical shell.
+    inward = -np.array([surface[0], surface[1], 0.0]) / np.hypot(surface[0], surface[1])
+    centre = surface + 0.5 * inward
+    mirrored = centre * np.array([-1.0, 1.0, 1.0])
+    defect_hu = _mean_near(ct, target.to_anatomy(centre[None])[0], 1.0)
+    intact_hu = _mean_near(ct, target.to_anatomy(mirrored[None])[0], 1.0)
+    # Intact osteoporotic cortex reads a few hundred HU; a defect filled with haematoma and
+    # soft tissue reads like soft tissue / marrow (well under 200 HU).
+    assert intact_hu > 200
+    assert defect_hu < intact_hu - 120
+
+
+def test_cleft_fluid_is_bright_on_t2() -> None:
+    index = _first_case("internal", lambda f: f.cleft_mm >= 10)
+    spec = sample_case_spec("internal", 21, index)
+    mr, _ = render_mr(spec, compact=True)
+    target = spec.anatomy.target
+    cleft = target.to_anatomy(np.array(spec.fracture.cleft_center)[None])[0]
+    csf_like = _mean_near(mr, spec.mr_rotation @ cleft + spec.mr_translation, 1.5)
+    neighbour = spec.anatomy.vertebrae[spec.anatomy.target_index + 1]
+    marrow = _mean_near(mr, spec.mr_rotation @ np.asarray(neighbour.center)
+                        + spec.mr_translation, 3.0)
+    # Fluid (T2 ~ CSF) is far brighter than fatty osteoporotic marrow (about half as bright).
+    assert csf_like > 1.5 * marrow
+
+
+def test_bad_settings_raise_phantom_error(tmp_path: Path) -> None:
+    with pytest.raises(PhantomError, match="unknown site"):
+        synthesize(tmp_path, 1, "mars", 1)
+    with pytest.raises(PhantomError, match="--cases"):
+        synthesize(tmp_path, 0, "internal", 1)
+    with pytest.raises(PhantomError, match="seed"):
+        sample_case_spec("internal", -1, 0)
