@@ -20,8 +20,8 @@ import torch.nn.functional as F
 from monai.networks.blocks import ResidualUnit
 from torch import nn
 
-#: Output heads in order; the sidecar repeats this list for inference.
-HEAD_NAMES: tuple[str, ...] = ("type1", "type2", "type3", "type4", "any")
+from bcl_core.leakage import HEAD_NAMES
+
 MODALITIES: tuple[str, ...] = ("ct", "mr")
 
 

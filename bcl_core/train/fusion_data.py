@@ -1,0 +1,146 @@
+"""Classifier crops of ``bcl synth`` cases, made by the real pipeline and cached.
+
+For each case: load both DICOM series -> segment the target vertebra from the truth click with
+the shipped ONNX segmentation models (or take the generator's masks, ``mask_source="truth"``,
+before segmentation models exist) -> box + margin -> crop on the classifier grid -> normalise.
+These are exactly the steps :func:`bcl_core.pipeline.predict_case` runs, through the same
+functions, so training and inference cannot disagree. No torch here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from bcl_core.errors import BCLError
+from bcl_core.io.nifti import read_nifti
+from bcl_core.leakage import HEAD_NAMES, LEAKAGE_TYPES
+from bcl_core.pipeline import classifier_input, roi_settings
+from bcl_core.segment import model_for, segment_vertebra
+from bcl_core.sidecar import Sidecar
+from bcl_core.train.cases import case_dirs, read_series, read_truth
+
+logger = logging.getLogger(__name__)
+
+MaskSource = Literal["model", "truth"]
+
+#: Classifier input grids and ROI settings; training copies them into the fusion sidecar, which
+#: is then the only place inference reads them from.
+FUSION_INPUT_SETTINGS: Mapping[str, Any] = {
+    "input_names": ["ct", "mr"],
+    "inputs": {
+        "ct": {"modality": "CT", "spacing_mm": [2.0, 2.0, 2.0], "size_ijk": [48, 48, 48],
+               "normalisation": {"kind": "window", "low": -250.0, "high": 1250.0}},
+        "mr": {"modality": "MR", "spacing_mm": [2.0, 2.0, 2.0], "size_ijk": [48, 48, 48],
+               "normalisation": {"kind": "percentile", "low": 1.0, "high": 99.5}},
+    },
+    # Margins (LPS x, y, z mm) keep the paravertebral veins, the canal and the adjacent discs.
+    "roi_per_input": {
+        "ct": {"margin_mm": [10.0, 10.0, 6.0], "plane": "axial"},
+        "mr": {"margin_mm": [10.0, 10.0, 6.0], "plane": "sagittal"},
+    },
+    "heads": list(HEAD_NAMES),
+}
+
+
+def settings_sidecar(settings: Mapping[str, Any] = FUSION_INPUT_SETTINGS) -> Sidecar:
+    """The input settings parsed as an (untrained) fusion sidecar, with the same validation."""
+    data = {
+        "schema_version": 1, "name": "fusion", "task": "classification", "version": "untrained",
+        "onnx_file": "fusion.onnx", "sha256": "", "output_names": [], "thresholds": {},
+        **settings,
+    }
+    return Sidecar.from_dict(data, "fusion.json")
+
+
+def case_labels(truth: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Labels ``(len(HEAD_NAMES),)`` (types I-IV and any) and oracle ``(4,)`` from truth.json."""
+    labels = np.array([int(truth["labels"][t]) for t in LEAKAGE_TYPES], dtype=np.uint8)
+    oracle = np.array([float(truth["oracle"][t]) for t in LEAKAGE_TYPES], dtype=np.float32)
+    return np.append(labels, labels.max()).astype(np.uint8), oracle
+
+
+def case_crops(case_dir: Path, mask_source: MaskSource = "model",
+               settings: Mapping[str, Any] = FUSION_INPUT_SETTINGS
+               ) -> dict[str, Any]:
+    """The classifier inputs of one case, with its labels.
+
+    Returns
+    -------
+    dict
+        ``case_id``, ``ct`` and ``mr`` (``(k, j, i)`` float32 crops), ``labels``, ``oracle``.
+
+    Raises
+    ------
+    BCLError
+        If a series cannot be read or the vertebra cannot be segmented.
+    """
+    sidecar = settings_sidecar(settings)
+    truth = read_truth(case_dir)
+    crops: dict[str, Any] = {"case_id": case_dir.name}
+    for name in ("ct", "mr"):
+        series = read_series(case_dir / name)
+        if mask_source == "truth":
+            mask = read_nifti(case_dir / f"{name}_mask.nii.gz", modality="SEG")
+        else:
+            mask = segment_vertebra(series, truth[f"{name}_point_mm"], model_for(series))
+        values, _ = classifier_input(series, mask, sidecar.inputs[name], roi_settings(sidecar, name))
+        crops[name] = values[0, 0]
+    crops["labels"], crops["oracle"] = case_labels(truth)
+    return crops
+
+
+def _safe_case_crops(args: tuple[Path, MaskSource, Mapping[str, Any]]) -> dict[str, Any]:
+    case_dir, mask_source, settings = args
+    try:
+        return case_crops(case_dir, mask_source, settings)
+    except BCLError as exc:
+        return {"case_id": case_dir.name, "error": str(exc)}
+
+
+def build_crop_set(data_dir: str | Path, mask_source: MaskSource = "model",
+                   workers: int = 2, case_ids: Sequence[str] | None = None,
+                   on_case_done: Callable[[str], None] | None = None,
+                   settings: Mapping[str, Any] = FUSION_INPUT_SETTINGS) -> Any:
+    """Crops of every case of a ``bcl synth`` folder as a :class:`CropSet`.
+
+    Cases whose series cannot be read or whose vertebra cannot be segmented are left out with
+    a warning naming them (they are counted in the returned set's ``failed`` attribute).
+    """
+    from bcl_core.train.fusion import CropSet  # torch lives there; imported only to build
+
+    dirs = case_dirs(data_dir)
+    if case_ids is not None:
+        wanted = set(case_ids)
+        dirs = [d for d in dirs if d.name in wanted]
+    jobs = [(d, mask_source, settings) for d in dirs]
+    results: list[dict[str, Any]] = []
+    if workers > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for result in pool.map(_safe_case_crops, jobs, chunksize=4):
+                results.append(result)
+                if on_case_done:
+                    on_case_done(result["case_id"])
+    else:
+        for job in jobs:
+            results.append(_safe_case_crops(job))
+            if on_case_done:
+                on_case_done(results[-1]["case_id"])
+    failed = [r for r in results if "error" in r]
+    for r in failed:
+        logger.warning("case %s left out: %s", r["case_id"], r["error"])
+    good = [r for r in results if "error" not in r]
+    crop_set = CropSet(
+        [r["case_id"] for r in good],
+        np.stack([r["ct"] for r in good]).astype(np.float32),
+        np.stack([r["mr"] for r in good]).astype(np.float32),
+        np.stack([r["labels"] for r in good]).astype(np.uint8),
+        np.stack([r["oracle"] for r in good]).astype(np.float32),
+    )
+    crop_set.failed = [r["case_id"] for r in failed]  # type: ignore[attr-defined]
+    return crop_set
