@@ -87,6 +87,18 @@ def crop_to_cover(volume: Volume, grid: Volume, pad_voxels: int = 2) -> Volume |
     return replace(volume, array=sub, origin=tuple(volume.index_to_mm(lower)))
 
 
+def pad_edges(volume: Volume, voxels: int = 1) -> Volume:
+    """``volume`` grown by ``voxels`` on every side, repeating its edge values.
+
+    Interpolation treats points beyond the outermost voxel *centres* as outside the image, so a
+    sagittal MRI slab of 4 mm slices would lose 2 mm on each side; the series' edge voxels
+    stand for their whole extent, so they are repeated once before resampling.
+    """
+    padded = np.pad(volume.array, voxels, mode="edge")
+    origin = volume.index_to_mm([-voxels, -voxels, -voxels])
+    return replace(volume, array=padded, origin=tuple(origin))
+
+
 def fill_value_for(region: NDArray[np.generic], normalisation: Normalisation) -> float:
     """Value for patch voxels outside the series: the window floor, or the region's minimum."""
     if normalisation.kind == "window":
@@ -109,7 +121,7 @@ def extract_patch(volume: Volume, point_mm: ArrayLike, spec: InputSpec, order: i
         raise SegmentationError("The marked point is outside the image; mark a point on the "
                                 "target vertebra.")
     fill = fill_value_for(region.array, spec.normalisation) if order > 0 else 0.0
-    return resample(region, grid.size_ijk, grid.spacing, grid.origin, grid.direction,
+    return resample(pad_edges(region), grid.size_ijk, grid.spacing, grid.origin, grid.direction,
                     order=order, fill_value=fill)
 
 

@@ -20,6 +20,7 @@ from bcl_core.preprocess import (
     extract_patch,
     guidance_channel,
     normalise_intensity,
+    pad_edges,
     patch_template,
 )
 from bcl_core.sidecar import InputSpec
@@ -79,8 +80,9 @@ def build_region(case: SegCase, spec: InputSpec, sampling: SamplingConfig) -> Se
     if mask_crop is None:
         mask = np.zeros(grid.array.shape, np.uint8)
     else:
-        soft = resample(replace(mask_crop, array=mask_crop.array.astype(np.float32)),
-                        grid.size_ijk, grid.spacing, grid.origin, order=1, fill_value=0.0)
+        soft = resample(pad_edges(replace(mask_crop, array=mask_crop.array.astype(np.float32))),
+                        grid.size_ijk, grid.spacing, grid.origin, grid.direction, order=1,
+                        fill_value=0.0)
         mask = (soft.array >= 0.5).astype(np.uint8)
     distance = ndimage.distance_transform_edt(mask == 0, sampling=grid.spacing[::-1])
     return SegRegion(
