@@ -230,6 +230,49 @@ def _check_grid(volume: Volume, other: Volume, name: str) -> None:
         raise GeometryError(f"The {name} is not on the image's voxel grid; resample it first.")
 
 
+def block_offset(volume: Volume, block: Volume, tolerance_mm: float = 1e-3
+                 ) -> NDArray[np.intp] | None:
+    """Index ``(i, j, k)`` of ``block``'s first voxel in ``volume``, if it is a sub-grid of it.
+
+    A block is a sub-grid when it has the same spacing and direction and its origin lies on one
+    of ``volume``'s voxels (as :func:`bcl_core.preprocess.resample_onto_region` returns, e.g.
+    Grad-CAM maps); ``None`` otherwise.
+    """
+    if not (np.allclose(block.spacing, volume.spacing, atol=tolerance_mm)
+            and np.allclose(block.direction, volume.direction, atol=1e-6)):
+        return None
+    start = volume.mm_to_index(block.origin)
+    rounded = np.rint(start)
+    if np.any(np.abs((start - rounded) * np.asarray(volume.spacing)) > tolerance_mm):
+        return None
+    return rounded.astype(np.intp)
+
+
+def _heat_plane(volume: Volume, heatmap: Volume, geometry: SliceGeometry, index: int,
+                rows: NDArray[np.intp], cols: NDArray[np.intp]) -> NDArray[np.float32]:
+    """The display slice of a heat map on the image's grid or on a block (sub-grid) of it."""
+    if volume.same_grid(heatmap):
+        return _plane_array(heatmap.array, geometry, index, rows, cols).astype(np.float32)
+    offset = block_offset(volume, heatmap)
+    if offset is None:
+        raise GeometryError("The heat map is not on the image's voxel grid or a block of it; "
+                            "resample it first.")
+    size = heatmap.size_ijk
+    out = np.zeros((len(rows), len(cols)), np.float32)
+    local = index - offset[geometry.slice_axis]
+    if not 0 <= local < size[geometry.slice_axis]:
+        return out
+    local_rows = rows - offset[geometry.row_axis]
+    local_cols = cols - offset[geometry.col_axis]
+    keep_rows = np.nonzero((local_rows >= 0) & (local_rows < size[geometry.row_axis]))[0]
+    keep_cols = np.nonzero((local_cols >= 0) & (local_cols < size[geometry.col_axis]))[0]
+    if keep_rows.size and keep_cols.size:
+        block = _plane_array(heatmap.array, geometry, int(local), local_rows[keep_rows],
+                             local_cols[keep_cols])
+        out[np.ix_(keep_rows, keep_cols)] = block
+    return out
+
+
 def render_slice(
     volume: Volume,
     plane: ViewPlane,
@@ -256,7 +299,8 @@ def render_slice(
     mask:
         A mask on the same grid, drawn as an outline.
     heatmap:
-        Values in [0, 1] on the same grid (e.g. Grad-CAM), blended in colour where above 0.05.
+        Values in [0, 1] on the same grid or on a block of it (e.g. Grad-CAM maps from
+        :mod:`bcl_core.explain`), blended in colour where above 0.05.
     heat_opacity:
         Opacity of the heat map at its maximum.
     point_mm:
@@ -276,8 +320,7 @@ def render_slice(
     grey = apply_window(_plane_array(volume.array, geometry, index, rows, cols), window)
     rgb = np.repeat(grey[:, :, None], 3, axis=2)
     if heatmap is not None:
-        _check_grid(volume, heatmap, "heat map")
-        heat = _plane_array(heatmap.array, geometry, index, rows, cols).astype(np.float32)
+        heat = _heat_plane(volume, heatmap, geometry, index, rows, cols)
         alpha = (np.clip(heat, 0, 1) * heat_opacity * (heat > 0.05))[..., None]
         rgb = (rgb * (1 - alpha) + heat_colours(heat) * alpha + 0.5).astype(np.uint8)
     if mask is not None:

@@ -14,6 +14,7 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import streamlit as st
@@ -46,6 +47,9 @@ class ViewerState:
     rendered: RenderedSlice
     window: Window
     clicked_mm: NDArray[np.float64] | None
+    #: The click component's raw value (``x``, ``y``, ``width``, ``unix_time``): tells a new click
+    #: from the same click reported again on a rerun.
+    click: dict[str, Any] | None = None
 
 
 def _plane(volume: Volume, key: str, planes: tuple[ViewPlane, ...],
@@ -130,4 +134,4 @@ def viewer_widget(
             clicked = rendered.pixel_to_mm(click["y"] * scale, click["x"] * scale)
     else:
         st.image(rendered.rgb, caption=caption)
-    return ViewerState(rendered, window, clicked)
+    return ViewerState(rendered, window, clicked, click or None)
