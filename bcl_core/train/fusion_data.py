@@ -95,30 +95,64 @@ def case_crops(case_dir: Path, mask_source: MaskSource = "model",
     return crops
 
 
-def _safe_case_crops(args: tuple[Path, MaskSource, Mapping[str, Any]]) -> dict[str, Any]:
-    case_dir, mask_source, settings = args
+def phantom_case_crops(site: str, seed: int, index: int, compact: bool = True,
+                       settings: Mapping[str, Any] = FUSION_INPUT_SETTINGS) -> dict[str, Any]:
+    """Crops of synthetic case ``index`` of ``(site, seed)`` made in memory.
+
+    The same case ``bcl synth --site SITE --seed SEED`` writes as DICOM (its CT is stored as
+    int16 HU either way), with the generator's target masks; skipping the DICOM round trip makes
+    large training sets affordable on a laptop.
+    """
+    from bcl_core.phantom.ct import render_ct
+    from bcl_core.phantom.mr import render_mr
+    from bcl_core.phantom.spec import sample_case_spec
+    from bcl_core.phantom.writer import truth_record
+
+    sidecar = settings_sidecar(settings)
+    spec = sample_case_spec(site, seed, index)
+    crops: dict[str, Any] = {"case_id": spec.case_id}
+    for name, render in (("ct", render_ct), ("mr", render_mr)):
+        series, mask = render(spec, compact)
+        values, _ = classifier_input(series, mask, sidecar.inputs[name], roi_settings(sidecar, name))
+        crops[name] = values[0, 0]
+    crops["labels"], crops["oracle"] = case_labels(truth_record(spec, compact))
+    return crops
+
+
+def _safe_case_crops(job: tuple[Any, ...]) -> dict[str, Any]:
+    """Run one crop job: ``("dir", case_dir, mask_source, settings)`` or
+    ``("phantom", site, seed, index, settings)``; errors become an ``error`` entry."""
+    kind, *args = job
     try:
-        return case_crops(case_dir, mask_source, settings)
+        if kind == "dir":
+            return case_crops(*args)
+        return phantom_case_crops(args[0], args[1], args[2], True, args[3])
     except BCLError as exc:
-        return {"case_id": case_dir.name, "error": str(exc)}
+        name = args[0].name if kind == "dir" else f"{args[0]}-{args[1]}-{args[2]}"
+        return {"case_id": name, "error": str(exc)}
 
 
-def build_crop_set(data_dir: str | Path, mask_source: MaskSource = "model",
-                   workers: int = 2, case_ids: Sequence[str] | None = None,
-                   on_case_done: Callable[[str], None] | None = None,
-                   settings: Mapping[str, Any] = FUSION_INPUT_SETTINGS) -> Any:
-    """Crops of every case of a ``bcl synth`` folder as a :class:`CropSet`.
+def folder_jobs(data_dir: str | Path, mask_source: MaskSource = "model",
+                settings: Mapping[str, Any] = FUSION_INPUT_SETTINGS) -> list[tuple[Any, ...]]:
+    """Crop jobs for every case of a ``bcl synth``-layout folder (DICOM + truth.json)."""
+    return [("dir", d, mask_source, settings) for d in case_dirs(data_dir)]
+
+
+def phantom_jobs(site: str, seed: int, n_cases: int,
+                 settings: Mapping[str, Any] = FUSION_INPUT_SETTINGS) -> list[tuple[Any, ...]]:
+    """Crop jobs for ``n_cases`` synthetic cases made in memory."""
+    return [("phantom", site, seed, index, settings) for index in range(n_cases)]
+
+
+def build_crop_set(jobs: Sequence[tuple[Any, ...]], workers: int = 2,
+                   on_case_done: Callable[[str], None] | None = None) -> Any:
+    """Run crop jobs (:func:`folder_jobs`, :func:`phantom_jobs`) into a :class:`CropSet`.
 
     Cases whose series cannot be read or whose vertebra cannot be segmented are left out with
-    a warning naming them (they are counted in the returned set's ``failed`` attribute).
+    a warning naming them (listed in the returned set's ``failed`` attribute).
     """
     from bcl_core.train.fusion import CropSet  # torch lives there; imported only to build
 
-    dirs = case_dirs(data_dir)
-    if case_ids is not None:
-        wanted = set(case_ids)
-        dirs = [d for d in dirs if d.name in wanted]
-    jobs = [(d, mask_source, settings) for d in dirs]
     results: list[dict[str, Any]] = []
     if workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
@@ -132,6 +166,8 @@ def build_crop_set(data_dir: str | Path, mask_source: MaskSource = "model",
             if on_case_done:
                 on_case_done(results[-1]["case_id"])
     failed = [r for r in results if "error" in r]
+    if len(failed) == len(results):
+        raise BCLError(f"no case could be prepared ({failed[0]['error'] if failed else 'none given'}).")
     for r in failed:
         logger.warning("case %s left out: %s", r["case_id"], r["error"])
     good = [r for r in results if "error" not in r]
