@@ -15,7 +15,13 @@ from numpy.typing import NDArray
 from bcl_core.phantom.grid import Grid, affine_coords, local_box_corners
 from bcl_core.phantom.spec import CaseSpec
 from bcl_core.phantom.trunk import paint_spinal_column, paint_trunk
-from bcl_core.phantom.vertebra import paint_disc, paint_vertebra
+from bcl_core.phantom.vertebra import (
+    body_box,
+    paint_body,
+    paint_disc,
+    paint_posterior_elements,
+    posterior_box,
+)
 
 #: Local box (u, w, h offsets, mm) that holds a vertebra with its processes.
 LATERAL_REACH_MM = 56.0
@@ -30,15 +36,6 @@ def _clip_box(box: tuple[tuple[int, ...], tuple[int, ...]] | None, lo: Sequence[
     blo = [max(box[0][a], lo[a]) for a in range(3)]
     bhi = [min(box[1][a], hi[a]) for a in range(3)]
     return None if any(bhi[a] <= blo[a] for a in range(3)) else (blo, bhi)
-
-
-def vertebra_box(spec: CaseSpec, index: int) -> NDArray[np.float64]:
-    """Anatomy-frame corners of the local box that holds vertebra ``index``."""
-    v = spec.anatomy.vertebrae[index]
-    back = v.canal_center_w + v.canal_half_depth + POSTERIOR_REACH_MM
-    low = (-LATERAL_REACH_MM, -v.half_depth - 3.0, -v.height / 2 - VERTICAL_REACH_MM)
-    high = (LATERAL_REACH_MM, back, v.height / 2 + VERTICAL_REACH_MM)
-    return local_box_corners(v.center, v.rotation, low, high)
 
 
 def spine_region_corners(spec: CaseSpec) -> NDArray[np.float64]:
@@ -115,14 +112,19 @@ def paint_labels(spec: CaseSpec, grid: Grid, lo: Sequence[int], hi: Sequence[int
 
     target = spec.anatomy.target_index
     for n, v in enumerate(spec.anatomy.vertebrae):
-        box = _clip_box(grid.index_box(vertebra_box(spec, n)), lo, hi)
-        if box is None:
-            continue
-        u, w, h = local(v.center, v.rotation, *box)
-        if n == target:
-            whole = paint_vertebra(view(labels, *box), u, w, h, v, n,  # type: ignore[arg-type]
-                                   spec.features, spec.fracture)
-            view(mask, *box)[whole] = True
-        else:
-            paint_vertebra(view(labels, *box), u, w, h, v, n)  # type: ignore[arg-type]
+        fracture = (spec.features, spec.fracture) if n == target else (None, None)
+        # Posterior elements first: the body wins where they meet.
+        for part_box, painter in ((posterior_box(v), paint_posterior_elements),
+                                  (body_box(v), paint_body)):
+            corners = local_box_corners(v.center, v.rotation, *part_box)
+            box = _clip_box(grid.index_box(corners), lo, hi)
+            if box is None:
+                continue
+            u, w, h = local(v.center, v.rotation, *box)
+            if painter is paint_body:
+                part = paint_body(view(labels, *box), u, w, h, v, n, *fracture)  # type: ignore[arg-type]
+            else:
+                part = paint_posterior_elements(view(labels, *box), u, w, h, v, n)  # type: ignore[arg-type]
+            if n == target:
+                view(mask, *box)[part] = True
     return labels, mask

@@ -60,7 +60,7 @@ CT_HU: dict[Tissue, float] = {
 MR_T2: dict[Tissue, float] = {
     Tissue.AIR: 0.0, Tissue.FAT: 0.78, Tissue.SKIN: 0.3, Tissue.MUSCLE: 0.16,
     Tissue.SOFT: 0.3, Tissue.BLOOD: 0.04, Tissue.VEIN: 0.5, Tissue.CSF: 1.0, Tissue.CORD: 0.33,
-    Tissue.EPIDURAL_FAT: 0.74, Tissue.ANNULUS: 0.1, Tissue.CORTEX: 0.02, Tissue.OEDEMA: 0.74,
+    Tissue.EPIDURAL_FAT: 0.74, Tissue.ANNULUS: 0.1, Tissue.CORTEX: 0.02, Tissue.OEDEMA: 0.86,
     Tissue.CLEFT: 0.97, Tissue.IMPACTION: 0.12, Tissue.FRACTURE_GAP: 0.62, Tissue.TABLE: 0.0,
     Tissue.TABLE_FOAM: 0.0, Tissue.BOWEL_GAS: 0.0, Tissue.LIGAMENT: 0.08,
 }
@@ -106,8 +106,8 @@ def mr_lookup(densities_hu: list[float], nucleus_signals: list[float]) -> NDArra
     for tissue, signal in MR_T2.items():
         lut[tissue] = signal
     for n, density in enumerate(densities_hu):
-        lut[CANCELLOUS_BASE + n] = 0.42 + 0.0015 * (85.0 - density)
-        lut[POSTERIOR_BASE + n] = 0.36
+        lut[CANCELLOUS_BASE + n] = 0.5 + 0.0015 * (85.0 - density)
+        lut[POSTERIOR_BASE + n] = 0.45
     for n, signal in enumerate(nucleus_signals):
         lut[NUCLEUS_BASE + n] = signal
     return lut

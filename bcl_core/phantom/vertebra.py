@@ -72,10 +72,9 @@ def posterior_elements_sdf(v: Vertebra, u: Array, w: Array, h: Array) -> Array:
     return np.maximum(out, -ellipse_sdf(u, w - wc, ca, cb))
 
 
-def paint_vertebra(labels: NDArray[np.uint8], u: Array, w: Array, h: Array, v: Vertebra,
-                   index: int, features: RiskFeatures | None = None,
-                   geometry: FractureGeometry | None = None) -> NDArray[np.bool_]:
-    """Paint one vertebra (and, for the target, its fracture) into ``labels`` in place.
+def paint_posterior_elements(labels: NDArray[np.uint8], u: Array, w: Array, h: Array,
+                             v: Vertebra, index: int) -> NDArray[np.bool_]:
+    """Paint a vertebra's pedicles, arch and processes into ``labels`` (in place).
 
     Parameters
     ----------
@@ -86,18 +85,34 @@ def paint_vertebra(labels: NDArray[np.uint8], u: Array, w: Array, h: Array, v: V
     v:
         The vertebra.
     index:
-        Its position in the anatomy (selects its cancellous-bone label).
-    features, geometry:
-        The fracture, for the target vertebra only.
+        Its position in the anatomy (selects its bone label).
 
     Returns
     -------
     numpy.ndarray
-        Boolean mask of the whole vertebra (body and posterior elements) in the block.
+        Where the block is posterior-element bone.
+    """
+    posterior = posterior_elements_sdf(v, u, w, h)
+    bone = posterior <= 0
+    labels[bone] = POSTERIOR_BASE + index
+    labels[bone & (posterior > -1.3 * v.cortex_mm)] = Tissue.CORTEX
+    return bone
+
+
+def paint_body(labels: NDArray[np.uint8], u: Array, w: Array, h: Array, v: Vertebra,
+               index: int, features: RiskFeatures | None = None,
+               geometry: FractureGeometry | None = None) -> NDArray[np.bool_]:
+    """Paint a vertebral body, its segmental veins and (target only) its fracture, in place.
+
+    Parameters are as :func:`paint_posterior_elements`; ``features`` and ``geometry`` describe
+    the fracture of the target vertebra and are ``None`` for the others.
+
+    Returns
+    -------
+    numpy.ndarray
+        Where the block is this vertebra's body (or a fragment pushed out of it).
     """
     a, b = v.half_width, v.half_depth
-    cortex_mm = v.cortex_mm
-
     # Segmental veins hug the waist of the body laterally (painted first: bone wins).
     seg_mm = features.segmental_vein_mm if features is not None else DEFAULT_SEGMENTAL_VEIN_MM
     seg_r = seg_mm / 2
@@ -105,13 +120,7 @@ def paint_vertebra(labels: NDArray[np.uint8], u: Array, w: Array, h: Array, v: V
     veins = (ring < seg_r) & (np.abs(h) < seg_r * 1.3) & (np.abs(u) > 0.45 * a) & (w < 0.7 * b)
     labels[veins] = Tissue.VEIN
 
-    posterior = posterior_elements_sdf(v, u, w, h)
-    post_bone = posterior <= 0
-    labels[post_bone] = POSTERIOR_BASE + index
-    labels[post_bone & (posterior > -1.3 * cortex_mm)] = Tissue.CORTEX
-
     top, bottom = fracture_endplates(features, v.height, u, w, a, b)
-    # A waist: the body is narrower at mid-height than at its endplates.
     waist = waist_factor(h, v.height)
     side = np.minimum(-ellipse_sdf(u, w, a * waist, b * waist), posterior_wall_w(u, v) - w)
     depth_top, depth_bottom = top - h, h - bottom
@@ -122,14 +131,26 @@ def paint_vertebra(labels: NDArray[np.uint8], u: Array, w: Array, h: Array, v: V
     depth = np.where((side > BODY_RIM_MM) | (vertical > BODY_RIM_MM),
                      np.minimum(side, vertical), depth)
     body = depth >= 0
-    cortex = body & (depth < cortex_mm)
+    cortex = body & (depth < v.cortex_mm)
     labels[body] = CANCELLOUS_BASE + index
     labels[cortex] = Tissue.CORTEX
-    whole = body | post_bone
     if features is not None and geometry is not None:
-        whole |= paint_fracture(labels, body, cortex, depth_top, depth_bottom, u, w, h, v,
-                                features, geometry)
-    return whole
+        body = body | paint_fracture(labels, body, cortex, depth_top, depth_bottom, u, w, h, v,
+                                     features, geometry)
+    return body
+
+
+def body_box(v: Vertebra) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    """Local box ``(low, high)`` holding the body, its segmental veins and any fragment."""
+    reach = 1.5 + 2 * 3.5 + 1.0  # the widest segmental vein ring
+    return ((-v.half_width - reach, -v.half_depth - reach, -v.height / 2 - 3.0),
+            (v.half_width + reach, v.half_depth + 8.0, v.height / 2 + 3.0))
+
+
+def posterior_box(v: Vertebra) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    """Local box ``(low, high)`` holding the pedicles, arch and processes."""
+    back = v.canal_center_w + v.canal_half_depth + 46.0
+    return ((-56.0, 0.35 * v.half_depth, -v.height / 2 - 15.0), (56.0, back, v.height / 2 + 15.0))
 
 
 def paint_disc(labels: NDArray[np.uint8], u: Array, w: Array, h: Array, disc: Disc,
