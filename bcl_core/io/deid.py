@@ -35,6 +35,7 @@ from pydicom.tag import BaseTag
 from pydicom.uid import UID, UID_dictionary
 
 from bcl_core.errors import DeidentificationError
+from bcl_core.io.quiet import quiet_pydicom
 from bcl_core.io.sources import FileRef
 
 logger = logging.getLogger(__name__)
@@ -279,8 +280,9 @@ class Deidentifier:
                 "header de-identification cannot remove; export the series without burned-in "
                 "annotations (or use the scanner's original images)."
             )
-        identifying = _identifier_words(ds)
-        self._process(ds, identifying)
+        with quiet_pydicom():
+            identifying = _identifier_words(ds)
+            self._process(ds, identifying)
         ds.PatientName = self.pseudonym
         ds.PatientID = self.pseudonym
         ds.PatientIdentityRemoved = "YES"
@@ -319,7 +321,7 @@ class Deidentifier:
         written: list[Path] = []
         for file in files:
             try:
-                with file.open() as stream:
+                with quiet_pydicom(), file.open() as stream:
                     ds = dcmread(stream)
             except Exception:  # noqa: BLE001 - not DICOM or unreadable: nothing to store
                 logger.info("skipping a file that is not readable DICOM")

@@ -28,6 +28,7 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
+from bcl_core.io.quiet import quiet_pydicom
 from bcl_core.io.sources import FileRef
 
 logger = logging.getLogger(__name__)
@@ -329,6 +330,18 @@ def headers_from_dataset(ds: Dataset, file: FileRef, pixel_offset: int | None) -
 
 
 def read_headers(file: FileRef) -> list[SliceHeader]:
+    """Read one file's header and return a header per image frame (see :func:`_read_headers`).
+
+    Raises
+    ------
+    InvalidDicomError, NotAnImage, TruncatedFile
+        As :func:`_read_headers`.
+    """
+    with quiet_pydicom():
+        return _read_headers(file)
+
+
+def _read_headers(file: FileRef) -> list[SliceHeader]:
     """Read one file's header and return a header per image frame.
 
     Raises

@@ -17,10 +17,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from pydicom import dcmread
-from pydicom.uid import ImplicitVRLittleEndian
+from pydicom.uid import ImplicitVRLittleEndian, RLELossless
 
 from bcl_core.errors import SeriesError
 from bcl_core.io.dicom_headers import SliceHeader
+from bcl_core.io.quiet import quiet_pydicom
 
 logger = logging.getLogger(__name__)
 
@@ -76,14 +77,22 @@ def _read_native(header: SliceHeader, out: NDArray[Any]) -> bool:
 def _decode_with_pydicom(header: SliceHeader) -> NDArray[Any]:
     """All frames of one file, shape ``(frames, rows, columns)``."""
     try:
-        with header.file.open() as stream:
+        with quiet_pydicom(), header.file.open() as stream:
             dataset = dcmread(stream)
+            if header.transfer_syntax == RLELossless:
+                # pydicom's own RLE decoder fails cleanly on damaged data; the Rust one
+                # panics and prints a backtrace to the terminal before Python can catch it.
+                dataset.pixel_array_options(decoding_plugin="pydicom")
             pixels = dataset.pixel_array
     except (EOFError, struct.error) as exc:
         raise _truncated(header) from exc
-    except Exception as exc:  # noqa: BLE001 - decoders raise many types; report them as one
+    except (KeyboardInterrupt, SystemExit, MemoryError):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - decoders raise many types, and the Rust
+        # ones (pylibjpeg-rle) raise pyo3 PanicException, a BaseException, on damaged data.
         text = " ".join(str(exc).split())
-        if not header.transfer_syntax.is_compressed and "length" in text:
+        syntax = header.transfer_syntax
+        if syntax.is_transfer_syntax and not syntax.is_compressed and "length" in text:
             # Uncompressed pixel data shorter than Rows x Columns x frames: a cut-off file.
             raise _truncated(header) from exc
         raise SeriesError(
