@@ -60,10 +60,16 @@ def _volumes(case: CaseToRead) -> dict[str, object]:
 
 def _show_images(case: CaseToRead) -> None:
     volumes = _volumes(case)
+    target = case.target
+    if target is not None:
+        st.caption(f"Target vertebra{' ' + target.level if target.level else ''}: marked with "
+                   "a cyan cross where the slice passes through its body centre.")
+    points = {"ct": target.ct_point_mm, "mr": target.mr_point_mm} if target else {}
     columns = st.columns(max(1, len(volumes)))
     for column, (name, volume) in zip(columns, volumes.items(), strict=False):
         with column:
-            viewer_widget(volume, key=f"view_{name}", title=SERIES_TITLES.get(name, name))
+            viewer_widget(volume, key=f"view_{name}", title=SERIES_TITLES.get(name, name),
+                          point_mm=points.get(name))
 
 
 def _started(case: CaseToRead):
@@ -158,7 +164,8 @@ def _adjudicate(study_id: int) -> None:
         [{"reader": name, **{TYPE_NAMES[t]: YES_NO[v] for t, v in calls.items()},
           "comment": comment} for name, calls, comment in item.reads])
     st.dataframe(table, hide_index=True)  # text shown as data, never as HTML
-    case = CaseToRead(study_id, item.case_id, item.code, 0, 0, item.series_dirs, False)
+    case = CaseToRead(study_id, item.case_id, item.code, 0, 0, item.series_dirs, False,
+                      item.target)
     _show_images(case)
     answers = _calls_form(case, with_confidence=False, submit_label="Decide")
     if answers is None:

@@ -18,6 +18,7 @@ import streamlit as st
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for `pages.components`
 
 from bcl_core import SYNTHETIC_NOTICE  # noqa: E402
+from bcl_core.errors import BCLError  # noqa: E402
 from bcl_core.study import (  # noqa: E402
     adjudication_queue,
     allow_amendment,
@@ -37,9 +38,11 @@ from bcl_core.study import (  # noqa: E402
     reader_reads,
     reference_labels,
     reset_password,
+    run_model,
     study_progress,
 )
 from bcl_core.study.constants import LEAK_TYPES, Role  # noqa: E402
+from bcl_core.study.predictions import pipeline_predictor  # noqa: E402
 from pages.components import study_session as session  # noqa: E402
 
 
@@ -143,8 +146,25 @@ def _reference_tab(study_id: int) -> None:
     _table(session.call(reference_labels, study_id) or [])
 
 
+def _run_shipped_model(study_id: int) -> None:
+    try:
+        predictor, version = pipeline_predictor()
+    except BCLError as exc:
+        st.error(str(exc))
+        return
+    with st.spinner(f"Running {version} on every case..."):
+        run = session.call(run_model, study_id, predictor, version)
+    if run is not None:
+        st.success(f"{run.predicted} case(s) predicted with {version}.")
+        if run.failed:
+            st.dataframe(pd.DataFrame(run.failed, columns=["case", "reason"]), hide_index=True)
+
+
 def _model_tab(study_id: int) -> None:
-    st.caption("Run `bcl predict-batch DIR --out predictions.csv` on the source cases, then "
+    st.caption("Predictions are never shown to prediction readers.")
+    if st.button("Run the shipped model on every case", key="run_model"):
+        _run_shipped_model(study_id)
+    st.caption("Or run `bcl predict-batch DIR --out predictions.csv` on the source cases and "
                "import its output here (case ids are matched to the de-identified cases).")
     with st.form("import_predictions"):
         path = st.text_input("predictions.csv on this server", key="predictions_path")

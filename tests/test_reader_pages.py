@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from streamlit.testing.v1 import AppTest
 from test_study_support import FAST_HASHER, PASSWORD, build_world, write_case
 
 from bcl_core import SYNTHETIC_NOTICE
 from bcl_core.study import StudyDatabase, create_study
 from bcl_core.study.cases import study_folder
-from bcl_core.study.models import Read
+from bcl_core.study.models import Case, Read
 
 REPO = Path(__file__).resolve().parent.parent
 READER_PAGE = str(REPO / "pages" / "reader_study.py")
@@ -32,6 +33,9 @@ def study_world(tmp_path, monkeypatch, repo_root):
     world = build_world(db, n_cases=3)
     for n in range(1, 4):
         write_case(data / study_folder(world.study_id) / "cases", f"C{n:04d}", seed=n)
+    target = json.dumps({"ct_point_mm": [2.0, 2.0, 2.0], "mr_point_mm": [2.0, 2.0, 2.0],
+                         "level": "L1"})
+    db.run(lambda session: session.execute(update(Case).values(target_json=target)), write=True)
     yield world
     db.dispose()
 
@@ -66,6 +70,7 @@ def test_reader_logs_in_reads_three_cases_with_a_resume_and_finishes(study_world
     _login(app, "reader")
     assert app.subheader[0].value.endswith("(1 of 3)")
     assert len(app.get("image")) == 2  # CT and MRI viewers
+    assert any("Target vertebra L1" in c.value for c in app.caption)
     _read_current_case(app, "No")
     assert app.subheader[0].value.endswith("(2 of 3)")
     _read_current_case(app, "Yes")
@@ -117,3 +122,20 @@ def test_admin_page_shows_user_text_escaped_and_refuses_readers(study_world):
     _login(reader, "reader")
     assert any("not for your role" in w.value for w in reader.warning)
     assert not reader.tabs
+
+
+def test_viewer_controls_move_the_slice_and_switch_windows(study_world):
+    app = _app(READER_PAGE)
+    _login(app, "reader")
+    def ct_caption() -> str:
+        return app.get("image")[0].proto.imgs[0].caption
+
+    # write_case: 3 slices 2 mm apart, z = 0, 2, 4 mm; the viewer opens in the middle, bone window.
+    assert ct_caption() == "axial slice 2/3 at z = 2.0 mm; W2000 L500"
+    app.slider(key="view_ct_axial_mm").set_value(4.0).run()
+    assert ct_caption().startswith("axial slice 3/3 at z = 4.0 mm")
+    app.selectbox(key="view_ct_window").set_value("manual").run()
+    app.number_input(key="view_ct_width").set_value(300.0).run()
+    assert not app.exception and ct_caption().endswith("W300 L500")
+    app.radio(key="view_ct_plane").set_value("sagittal").run()
+    assert not app.exception and app.slider(key="view_ct_sagittal_mm").label.startswith("x")

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from sqlalchemy import select
 from test_study_support import BACKENDS, PLANTED, build_world, database_factory, write_case
 
 from bcl_core.errors import InputError
 from bcl_core.study import (
+    assign_reader,
     import_cases,
     import_predictions_csv,
     import_reference_labels,
     list_cases,
     list_predictions,
+    next_case,
     reference_labels,
 )
 from bcl_core.study.cases import content_hash
+from bcl_core.study.models import Case
+from bcl_core.study.views import CaseTarget
 
 SOURCE_NAMES = ("smith-john-0001", "doe-jane-0002")  # identifying folder names
 
@@ -29,7 +36,9 @@ def source(tmp_path):
     folder = tmp_path / "incoming"
     for n, name in enumerate(SOURCE_NAMES):
         case = write_case(folder, name, seed=n)
-        (case / "truth.json").write_text('{"labels": "would unblind"}')
+        (case / "truth.json").write_text(json.dumps({
+            "ct_point_mm": [1.5, -2.0, 30.25], "mr_point_mm": [0.0, 4.0, -8.5], "level": "L1",
+            "labels": {"type1": 1}, "oracle": {"type1": 0.987654}}))
         (case / "ct_mask.nii.gz").write_bytes(b"mask")
     (folder / "labels.csv").write_text(
         "case_id,type1,type2,type3,type4\n"
@@ -45,6 +54,7 @@ def source(tmp_path):
 def imported(request, make_db, source):
     world = build_world(make_db(request.param), n_cases=0)
     report = import_cases(world.db, world.token("coordinator"), world.study_id, source)
+    assign_reader(world.db, world.token("coordinator"), world.study_id, "reader")
     return world, report
 
 
@@ -65,6 +75,15 @@ def test_cases_are_stored_under_the_study_folder_with_codes_and_hashes(imported)
     assert not (world.db.root / "study_0001" / "staging").exists() or not any(
         (world.db.root / "study_0001" / "staging").iterdir())
     assert not list(world.db.root.rglob("truth.json")) and not list(world.db.root.rglob("*.nii.gz"))
+
+
+def test_only_the_target_vertebra_is_kept_from_truth_json(imported):
+    world, _ = imported
+    case = next_case(world.db, world.token("reader"), world.study_id)
+    assert case.target == CaseTarget((1.5, -2.0, 30.25), (0.0, 4.0, -8.5), "L1")
+    with world.db.read_session() as session:
+        stored = " ".join(c.target_json for c in session.scalars(select(Case)))
+    assert "0.987654" not in stored and "labels" not in stored and "oracle" not in stored
 
 
 def test_stored_dicom_holds_no_planted_identifier(imported):

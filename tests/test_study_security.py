@@ -110,7 +110,7 @@ def test_a_prediction_reader_never_sees_model_outputs_labels_or_other_reads(make
     db, study, coordinator = world.db, world.study_id, world.token("coordinator")
     secret_probability = 0.7312946
     run_model(db, coordinator, study,
-              lambda dirs: ({t: secret_probability for t in calls(0, 0, 0, 0)}, calls(1, 1, 1, 1)),
+              lambda dirs, target: ({t: secret_probability for t in calls(0, 0, 0, 0)}, calls(1, 1, 1, 1)),
               "secret-model-v9")
     for case_id in world.case_ids:
         submit_read(db, world.token("reader2"), study, case_id, calls(1, 1, 1, 1),
@@ -166,7 +166,7 @@ def test_injection_strings_in_every_text_field_are_stored_inertly(make_db, backe
     submit_reference_read(db, world.token("reference2"), study, first, calls(0, 0, 0, 0), payload)
     adjudicate(db, world.token("adjudicator"), study, first, calls(1, 0, 0, 0), payload)
     assert reference_labels(db, coordinator, study)[0].note == payload.strip()
-    run_model(db, coordinator, study, lambda dirs: (dict.fromkeys(calls(0, 0, 0, 0), 0.5),
+    run_model(db, coordinator, study, lambda dirs, target: (dict.fromkeys(calls(0, 0, 0, 0), 0.5),
                                                     calls(0, 0, 0, 0)), f"model {payload}")
     with pytest.raises(StudyError, match="username"):
         create_user(db, coordinator, payload, Role.READER)  # usernames are whitelisted

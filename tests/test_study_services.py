@@ -227,11 +227,15 @@ def test_exports_long_csv_and_imrmc_with_hand_computed_values(world):
     submit_read(db, world.token("reader"), study, c2, calls(0, 0, 0, 0), {"type1": 20}, 12.0)
     submit_read(db, world.token("reader2"), study, c1, calls(0, 0, 0, 0), None, 8.0)
 
-    def predictor(series_dirs):
+    def predictor(series_dirs, target):
         assert set(series_dirs) == {"ct", "mr"}
+        if series_dirs["ct"].parent.name == "C0004":
+            raise StudyError("no target point")  # one refused case does not stop the run
         return {"type1": 0.25, "type2": 0.5, "type3": 0.125, "type4": 0.0625}, calls(0, 1, 0, 0)
 
-    assert run_model(db, coordinator, study, predictor, "demo-1") == len(world.case_ids)
+    run = run_model(db, coordinator, study, predictor, "demo-1")
+    assert run.predicted == len(world.case_ids) - 1
+    assert run.failed == (("C0004", "no target point"),)
 
     rows = list(csv.DictReader(io.StringIO(long_csv(db, coordinator, study))))
     assert len(rows) == 3 * 4  # three reads x four types
@@ -268,7 +272,7 @@ def test_exports_feed_the_evaluation_loader(world):
     for case_id in world.case_ids:
         submit_read(db, world.token("reader"), study, case_id, calls(1, 0, 0, 0), {"type1": 70},
                     3.0)
-    run_model(db, coordinator, study, lambda dirs: (dict.fromkeys(calls(0, 0, 0, 0), 0.5),
+    run_model(db, coordinator, study, lambda dirs, target: (dict.fromkeys(calls(0, 0, 0, 0), 0.5),
                                                     calls(1, 1, 1, 1)), "m1")
     data = evaluation.assemble(io.StringIO(predictions_csv(db, coordinator, study, "m1")),
                                io.StringIO(labels_csv(db, coordinator, study)),

@@ -5,15 +5,19 @@ optionally ``postop/`` with postoperative images for the reference readers. Ever
 through the foundation's PS3.15 Annex E de-identification (``bcl_core.io.deid``) before anything
 is stored. The case gets a study code (``C0001``...); its source folder name is kept only as a
 salted SHA-256, so reference labels and model predictions given by source case id can still be
-matched. ``truth.json`` and masks are never imported: they would unblind the readers.
+matched. Of ``truth.json`` only the target vertebra (its two points and level) is kept; labels,
+oracle probabilities and masks are never imported: they would unblind the readers.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import logging
+import math
 import random
+import re
 import shutil
 import uuid
 from pathlib import Path
@@ -26,7 +30,7 @@ from bcl_core.study.access import ServiceContext, service
 from bcl_core.study.constants import REFERENCE_SERIES, Role
 from bcl_core.study.models import AuditEvent, Case, Study
 from bcl_core.study.studies import get_study
-from bcl_core.study.views import CaseInfo, ImportReport
+from bcl_core.study.views import CaseInfo, CaseTarget, ImportReport
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +64,44 @@ def content_hash(folder: Path) -> str:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
     return digest.hexdigest()
+
+
+_LEVEL = re.compile(r"^[CTLS][0-9]{1,2}$")
+
+
+def read_target(folder: Path) -> str | None:
+    """The target vertebra from a case's ``truth.json``, as stored JSON (``None`` if absent).
+
+    Only the two points and the level are read: labels, oracle probabilities and latent
+    features stay behind, or they would unblind the readers.
+
+    Raises
+    ------
+    InputError
+        If ``truth.json`` exists but its points or level are malformed.
+    """
+    path = folder / "truth.json"
+    if not path.is_file():
+        return None
+    try:
+        truth = json.loads(path.read_text(encoding="utf-8"))
+        target = {key: [float(v) for v in truth[key]] for key in ("ct_point_mm", "mr_point_mm")}
+        level = str(truth.get("level", ""))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"truth.json of case folder {folder.name} has no usable target "
+                         "points (ct_point_mm, mr_point_mm).") from exc
+    if any(len(p) != 3 or not all(math.isfinite(v) for v in p) for p in target.values()):
+        raise InputError(f"truth.json of case folder {folder.name}: points need 3 numbers.")
+    return json.dumps({**target, "level": level if _LEVEL.match(level) else ""})
+
+
+def case_target(case: Case) -> CaseTarget | None:
+    """The stored target vertebra of a case, if any."""
+    if not case.target_json:
+        return None
+    data = json.loads(case.target_json)
+    return CaseTarget(tuple(data["ct_point_mm"]), tuple(data["mr_point_mm"]),  # type: ignore[arg-type]
+                      data.get("level", ""))
 
 
 def _series_files(folder: Path) -> list[Path]:
@@ -135,12 +177,13 @@ def import_cases(ctx: ServiceContext, study_id: int, source: str | Path) -> Impo
         staging = study_dir / STAGING / uuid.uuid4().hex
         try:
             code = ctx.db.run(lambda session: _next_code(session, int(study_id)), write=False)
+            target = read_target(folder)
             series = _deidentify_case(folder, staging, f"BCL-{int(study_id)}-{code}")
             digest = content_hash(staging)
 
             def record(session: Session, folder: Path = folder, staging: Path = staging,
                        series: tuple[str, ...] = series, digest: str = digest,
-                       code: str = code) -> str | None:
+                       code: str = code, target: str | None = target) -> str | None:
                 study = get_study(session, study_id)
                 key = source_key(study, folder.name)
                 duplicate = session.scalar(select(Case.id).where(
@@ -154,7 +197,7 @@ def import_cases(ctx: ServiceContext, study_id: int, source: str | Path) -> Impo
                 relative = f"{study_folder(study.id)}/cases/{code}"
                 session.add(Case(study_id=study.id, code=code, source_key_sha256=key,
                                  content_sha256=digest, storage_path=relative,
-                                 series=",".join(series)))
+                                 series=",".join(series), target_json=target))
                 session.flush()
                 (root / relative).parent.mkdir(parents=True, exist_ok=True)
                 staging.rename(root / relative)  # inside the transaction: no row without files

@@ -128,6 +128,9 @@ class Case(Base):
     #: Folder of the de-identified copy, relative to the data root.
     storage_path: Mapped[str] = mapped_column(String(500))
     series: Mapped[str] = mapped_column(String(100))  # comma-separated sub-folders present
+    #: JSON ``{"ct_point_mm", "mr_point_mm", "level"}``: which vertebra is the target (shown to
+    #: readers, used by the model). Never labels or anything else from truth.json.
+    target_json: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,22 +10,35 @@ from pathlib import Path
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from bcl_core.errors import InputError, StudyError
+from bcl_core.errors import BCLError, InputError, StudyError
 from bcl_core.study.access import ServiceContext, service
-from bcl_core.study.cases import find_case_by_source, read_label_csv, series_dirs
+from bcl_core.study.cases import case_target, find_case_by_source, read_label_csv, series_dirs
 from bcl_core.study.constants import LEAK_TYPES, READER_SERIES, Role
-from bcl_core.study.models import Case, ModelPrediction
+from bcl_core.study.models import AuditEvent, Case, ModelPrediction
 from bcl_core.study.studies import get_study
 from bcl_core.study.validation import check_calls, check_probability, clean_text
+from bcl_core.study.views import CaseTarget
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["import_predictions_csv", "list_predictions", "run_model"]
 
 PROB_COLUMNS = tuple(f"prob_{t}" for t in LEAK_TYPES)
 CALL_COLUMNS = tuple(f"call_{t}" for t in LEAK_TYPES)
 
-#: A predictor maps a case's series folders (``{"ct": Path, "mr": Path}``) to
-#: ``(probabilities, calls)``, each keyed ``type1``..``type4``.
-Predictor = Callable[[Mapping[str, Path]], tuple[Mapping[str, float], Mapping[str, int]]]
+#: A predictor maps a case's series folders (``{"ct": Path, "mr": Path}``) and its target
+#: vertebra (``None`` when the import had none) to ``(probabilities, calls)``, each keyed
+#: ``type1``..``type4``. It raises a :class:`BCLError` for a case it cannot predict.
+Predictor = Callable[[Mapping[str, Path], CaseTarget | None],
+                     tuple[Mapping[str, float], Mapping[str, int]]]
+
+
+@dataclass(frozen=True)
+class ModelRun:
+    """Outcome of running a model over a study: cases predicted, and those that failed."""
+
+    predicted: int
+    failed: tuple[tuple[str, str], ...]  # (case code, reason)
 
 
 @dataclass(frozen=True)
@@ -86,21 +100,29 @@ def import_predictions_csv(ctx: ServiceContext, study_id: int, csv_path: str | P
 
 @service(Role.COORDINATOR, own_transactions=True)
 def run_model(ctx: ServiceContext, study_id: int, predictor: Predictor,
-              model_version: str) -> int:
-    """Run ``predictor`` on every case of the study and store its output; returns the count.
+              model_version: str) -> ModelRun:
+    """Run ``predictor`` on every case of the study and store its output.
 
-    Each case is predicted outside any transaction, then stored in a short one.
+    Each case is predicted outside any transaction, then stored in a short one. A case the
+    predictor refuses (a :class:`BCLError`, e.g. no target point) is listed, not fatal.
     """
     version = _version(model_version)
 
-    def cases(session: Session) -> list[tuple[int, dict[str, Path]]]:
+    def cases(session: Session) -> list[tuple[int, str, dict[str, Path], CaseTarget | None]]:
         study = get_study(session, study_id)
-        return [(c.id, series_dirs(ctx.db.root, c, READER_SERIES))
-                for c in session.scalars(select(Case).where(Case.study_id == study.id))]
+        return [(c.id, c.code, series_dirs(ctx.db.root, c, READER_SERIES), case_target(c))
+                for c in session.scalars(select(Case).where(Case.study_id == study.id)
+                                         .order_by(Case.code))]
 
     todo = ctx.db.run(cases, write=False)
-    for case_id, dirs in todo:
-        probabilities, calls = predictor(dirs)
+    failed: list[tuple[str, str]] = []
+    for case_id, code, dirs, target in todo:
+        try:
+            probabilities, calls = predictor(dirs, target)
+        except BCLError as exc:
+            logger.warning("model run: case %s not predicted (%s)", code, type(exc).__name__)
+            failed.append((code, str(exc)))
+            continue
 
         def store(session: Session, case_id: int = case_id,
                   probabilities: Mapping[str, float] = probabilities,
@@ -110,7 +132,39 @@ def run_model(ctx: ServiceContext, study_id: int, predictor: Predictor,
             _store(session, case, version, probabilities, calls)
 
         ctx.db.run(store, write=True)
-    return len(todo)
+    ctx.db.run(lambda session: session.add(AuditEvent(
+        user_id=ctx.actor.user_id, action="run_model",
+        detail=f"study_id={int(study_id)} predicted={len(todo) - len(failed)}")), write=True)
+    return ModelRun(len(todo) - len(failed), tuple(failed))
+
+
+def pipeline_predictor() -> tuple[Predictor, str]:
+    """The shipped case pipeline as a :data:`Predictor`, with its model version.
+
+    Loads the ONNX models once; each case is loaded from its de-identified series and predicted
+    at its stored target points (no heat maps).
+
+    Raises
+    ------
+    ModelError
+        If the shipped models are missing.
+    """
+    from bcl_core.io import load_volume
+    from bcl_core.pipeline import PipelineModels, predict_case
+
+    models = PipelineModels.load()
+    version = f"{models.fusion.sidecar.name} {models.fusion.sidecar.version}"
+
+    def predict(dirs: Mapping[str, Path], target: CaseTarget | None
+                ) -> tuple[Mapping[str, float], Mapping[str, int]]:
+        if target is None:
+            raise StudyError("The case has no target vertebra point; the model needs one.")
+        result = predict_case(load_volume(dirs["ct"]), load_volume(dirs["mr"]),
+                              target.ct_point_mm, target.mr_point_mm, models=models,
+                              with_maps=False)
+        return result.probabilities, result.calls
+
+    return predict, version
 
 
 @service(Role.COORDINATOR)

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bcl_core.errors import ConflictError, NotFoundError, StudyError
 from bcl_core.study.access import ServiceContext, service
-from bcl_core.study.cases import get_case, series_dirs
+from bcl_core.study.cases import case_target, get_case, series_dirs
 from bcl_core.study.constants import LEAK_TYPES, READER_SERIES, REFERENCE_SERIES, Role
 from bcl_core.study.models import Case, Read, ReadAmendment, ReferenceRead, User, utcnow
 from bcl_core.study.studies import case_order, count_done, get_assignment
@@ -77,7 +77,7 @@ def next_case(ctx: ServiceContext, study_id: int) -> CaseToRead | None:
     return CaseToRead(study_id=assignment.study_id, case_id=case.id, code=case.code,
                       position=order.index(case.id) + 1, total=len(order),
                       series_dirs=series_dirs(ctx.db.root, case, allowed),
-                      amendment=case.id in reads)
+                      amendment=case.id in reads, target=case_target(case))
 
 
 @service(Role.READER, Role.REFERENCE_READER)

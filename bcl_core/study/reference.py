@@ -17,7 +17,13 @@ from sqlalchemy.orm import Session
 
 from bcl_core.errors import ConflictError, InputError
 from bcl_core.study.access import ServiceContext, service
-from bcl_core.study.cases import find_case_by_source, get_case, read_label_csv, series_dirs
+from bcl_core.study.cases import (
+    case_target,
+    find_case_by_source,
+    get_case,
+    read_label_csv,
+    series_dirs,
+)
 from bcl_core.study.constants import LEAK_TYPES, REFERENCE_READS_PER_CASE, REFERENCE_SERIES, Role
 from bcl_core.study.models import Case, ReferenceLabel, ReferenceRead, User
 from bcl_core.study.reading import check_assigned
@@ -100,7 +106,7 @@ def adjudication_queue(ctx: ServiceContext, study_id: int) -> list[Disagreement]
     return [
         Disagreement(case.id, case.code,
                      tuple((names[r.reader_id], _calls(r), r.comment) for r in reads),
-                     series_dirs(ctx.db.root, case, REFERENCE_SERIES))
+                     series_dirs(ctx.db.root, case, REFERENCE_SERIES), case_target(case))
         for case, reads in _queue(ctx, study_id)
     ]
 

@@ -72,6 +72,15 @@ class ImportReport:
 
 
 @dataclass(frozen=True)
+class CaseTarget:
+    """The target vertebra of a case: its level and its body centre in each series (LPS mm)."""
+
+    ct_point_mm: tuple[float, float, float]
+    mr_point_mm: tuple[float, float, float]
+    level: str
+
+
+@dataclass(frozen=True)
 class CaseToRead:
     """The next case of a reader: where its de-identified series lie, and their place in line."""
 
@@ -82,6 +91,7 @@ class CaseToRead:
     total: int
     series_dirs: dict[str, Path]
     amendment: bool  # True when re-answering an unlocked read
+    target: CaseTarget | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +124,7 @@ class Disagreement:
     code: str
     reads: tuple[tuple[str, dict[str, int], str], ...]  # (username, calls, comment)
     series_dirs: dict[str, Path]
+    target: CaseTarget | None = None
 
 
 @dataclass(frozen=True)

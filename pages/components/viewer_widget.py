@@ -124,6 +124,7 @@ def viewer_widget(
                f"{AXIS_LABEL[plane].split()[0]} = {rendered.position_mm:.1f} mm; "
                f"W{window.width:g} L{window.level:g}")
     clicked = None
+    click: dict[str, Any] | None = None
     if clickable:
         from streamlit_image_coordinates import streamlit_image_coordinates
 
