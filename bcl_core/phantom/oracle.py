@@ -18,7 +18,7 @@ from bcl_core.phantom.features import BONE_DENSITY_MEAN_HU, BONE_DENSITY_SD_HU, 
 LEAKAGE_TYPES: tuple[str, ...] = ("type1", "type2", "type3", "type4")
 
 #: Intercepts of the per-type logistic models (set for the reported incidence).
-INTERCEPTS: dict[str, float] = {"type1": -2.3, "type2": -3.2, "type3": -4.0, "type4": -4.5}
+INTERCEPTS: dict[str, float] = {"type1": -2.5, "type2": -3.4, "type3": -4.0, "type4": -4.8}
 
 
 def _sigmoid(x: float) -> float:
@@ -52,10 +52,19 @@ def standardised_features(f: RiskFeatures) -> dict[str, float]:
 
 #: Coefficients of each type's logistic model on :func:`standardised_features`.
 COEFFICIENTS: dict[str, dict[str, float]] = {
-    "type1": {"veins": 1.2, "low_density": 0.9, "oedema": 0.6, "severity": 0.3},
-    "type2": {"wall_defect": 3.2, "severity": 0.5, "oedema": 0.5, "crush": 0.5},
+    "type1": {"veins": 1.2, "low_density": 0.9, "oedema": 1.1, "severity": 0.3},
+    "type2": {"wall_defect": 3.2, "severity": 0.5, "oedema": 1.0, "crush": 0.5},
     "type3": {"endplate": 2.6, "cleft": 2.2, "oedema": 0.5, "severity": 0.3},
-    "type4": {"posterior_breach": 4.0, "foramen": 1.0, "severity": 0.4, "oedema": 0.3},
+    "type4": {"posterior_breach": 4.0, "foramen": 1.0, "severity": 0.4, "oedema": 0.9},
+}
+
+
+#: Which standardised features each modality shows clearly (a cleft's faint CT trace and the
+#: lateral walls on 4 mm sagittal MRI are left out). Used to measure the single-modality ceiling.
+VISIBLE_IN: dict[str, tuple[str, ...]] = {
+    "ct": ("severity", "crush", "low_density", "veins", "wall_defect", "endplate",
+           "posterior_breach", "foramen"),
+    "mr": ("severity", "crush", "oedema", "cleft", "endplate", "posterior_breach"),
 }
 
 
