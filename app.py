@@ -1,4 +1,4 @@
-"""BCL Predict: Streamlit frame (page config, navigation, shared sidebar).
+"""BCL Predict: the Streamlit frame (page config, navigation, shared sidebar).
 
 Pages hold UI only; every decision and computation lives in ``bcl_core``. The app never imports
 torch: inference runs on ONNX Runtime.
@@ -12,27 +12,31 @@ from bcl_core import SYNTHETIC_NOTICE, __version__
 
 st.set_page_config(page_title="BCL Predict", page_icon="🦴", layout="wide")
 
-
-def _home() -> None:
-    st.title("BCL Predict")
-    st.write(
-        "Predicts, before a kyphoplasty, whether and where bone cement may leak (types I-IV), "
-        "from the preoperative CT and MRI."
-    )
-    st.warning(SYNTHETIC_NOTICE)
-    st.subheader("Coming next")
-    st.markdown(
-        "- **Consult**: upload a case, scroll CT and MRI, mark the fractured vertebra, see the "
-        "per-type risk with heat maps, export a report.\n"
-        "- **Reader study**: blinded reading, reference standard and adjudication.\n"
-        "- **Evaluation**: sensitivity, specificity, AUROC with CIs, kappa, model vs readers.\n"
-        "- **About**: the model card."
-    )
+PAGES = {
+    "Clinic": [
+        st.Page("pages/consult.py", title="Consult", icon="🩻", default=True),
+        st.Page("pages/patient_view.py", title="Patient view", icon="🧑"),
+    ],
+    "Research": [
+        st.Page("pages/reader_study.py", title="Reader study", icon="📝"),
+        st.Page("pages/study_admin.py", title="Study admin", icon="🗂️"),
+        st.Page("pages/evaluation.py", title="Evaluation", icon="📈"),
+    ],
+    "About": [st.Page("pages/about.py", title="About the model", icon="ℹ️")],
+}
 
 
-with st.sidebar:
-    st.caption(f"BCL Predict {__version__}")
-    st.caption(SYNTHETIC_NOTICE)
+def _sidebar() -> None:
+    from pages.components.models import status
 
-navigation = st.navigation([st.Page(_home, title="Home", default=True)])
+    model = status()
+    with st.sidebar:
+        st.markdown(f"**BCL Predict** {__version__}")
+        st.caption(model.headline)
+        st.caption(f"Runs on: {model.provider}")
+        st.warning(SYNTHETIC_NOTICE)
+
+
+navigation = st.navigation(PAGES)
+_sidebar()
 navigation.run()

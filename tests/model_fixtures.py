@@ -148,3 +148,30 @@ def write_toy_models(out_dir: str | Path, weights: Sequence[Sequence[float]] | N
                      size=48, min_volume_ml=2.0, max_volume_ml=400.0)
     write_fusion_model(out, weights=weights)
     return out
+
+
+def write_small_case(out_dir: str | Path) -> Path:
+    """The demo case's phantom, compact (small field of view): a quick DICOM case for tests."""
+    from bcl_core.demo_case import write_demo_case
+
+    return write_demo_case(out_dir, compact=True)
+
+
+def case_uploads(case_dir: str | Path, series: Sequence[str] = ("ct", "mr")
+                 ) -> list[tuple[str, bytes, str]]:
+    """The case's DICOM files as AppTest uploads ``(name, bytes, mime)``."""
+    root = Path(case_dir)
+    return [(f"{sub}/{path.name}", path.read_bytes(), "application/dicom")
+            for sub in series for path in sorted((root / sub).glob("*.dcm"))]
+
+
+def zip_bytes(files: Sequence[tuple[str, bytes, str]]) -> bytes:
+    """A zip archive (in memory) holding ``files``."""
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data, _ in files:
+            archive.writestr(name, data)
+    return buffer.getvalue()
