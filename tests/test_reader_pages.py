@@ -139,3 +139,56 @@ def test_viewer_controls_move_the_slice_and_switch_windows(study_world):
     assert not app.exception and ct_caption().endswith("W300 L500")
     app.radio(key="view_ct_plane").set_value("sagittal").run()
     assert not app.exception and app.slider(key="view_ct_sagittal_mm").label.startswith("x")
+
+
+PAYLOAD = "<script>alert('x')</script> '; DROP TABLE read;--"
+
+
+def _answer_all(app: AppTest, answer: str, button: str) -> None:
+    for radio in [r for r in app.radio if (r.key or "").startswith("call_")]:
+        radio.set_value(answer)
+    comment = next((t for t in app.text_area if (t.key or "").startswith("comment_")), None)
+    if comment is not None:
+        comment.input(PAYLOAD)
+    next(b for b in app.button if b.label.startswith(button)).click().run()
+    assert not app.exception, app.exception
+
+
+def test_reference_readers_disagree_and_the_adjudicator_decides(study_world):
+    for who, answer in (("reference1", "Yes"), ("reference2", "No")):
+        app = _app(READER_PAGE)
+        _login(app, who)
+        assert not [n for n in app.number_input if (n.key or "").startswith("conf_")]
+        for _ in range(3):  # each reference reader has its own order: read them all
+            _answer_all(app, answer, "Submit")
+            assert any("saved" in i.value for i in app.info)
+        assert any("All your cases are done" in s.value for s in app.success)
+    judge = _app(READER_PAGE)
+    _login(judge, "adjudicator")
+    assert any("3 case(s) wait" in m.value for m in judge.markdown)
+    shown = judge.dataframe[0].value
+    assert set(shown["reader"]) == {"reference1", "reference2"}
+    assert set(shown["comment"]) == {PAYLOAD.strip()}  # shown as table data, escaped
+    assert all("<script>" not in m.value for m in judge.markdown)
+    _answer_all(judge, "Yes", "Decide")
+    assert any("2 case(s) wait" in m.value for m in judge.markdown)
+    from bcl_core.study import reference_labels
+
+    labels = reference_labels(study_world.db, study_world.token("coordinator"),
+                              study_world.study_id)
+    assert [(lab.source, lab.decided_by, lab.note) for lab in labels] == [
+        ("adjudicated", "adjudicator", PAYLOAD.strip())]
+
+
+def test_coordinator_creates_an_account_and_sees_its_one_time_password_once(study_world):
+    app = _app(ADMIN_PAGE)
+    _login(app, "coordinator")
+    app.text_input(key="new_username").input("newreader")
+    next(b for b in app.button if b.label == "Create account").click().run()
+    assert not app.exception
+    assert any("One-time password for newreader" in s.value for s in app.success)
+    assert len(app.code) == 1 and len(app.code[0].value) >= 12
+    app.run()
+    assert not app.code  # shown once
+    users = app.dataframe[0].value
+    assert "newreader" in set(users["username"])
