@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pydicom
 import pytest
 from dicom_factory import SAGITTAL, ramp, write_series
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence as DicomSequence
@@ -16,6 +20,7 @@ from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
 from bcl_core.errors import DeidentificationError
 from bcl_core.io import load_volume, open_input
 from bcl_core.io.deid import CLEAN, DUMMY, EMPTY, REMOVE, Deidentifier, clean_descriptor
+from bcl_core.io.sources import FileRef
 
 MARK = "ZQXMARK"
 PLANTED_UID = "1.2.826.0.1.3680043.8.498.777"
@@ -153,3 +158,51 @@ def test_clean_descriptor_examples() -> None:
     assert clean_descriptor("T1 sag 02.01.2024", set()) == "T1 sag"
     assert clean_descriptor("Smith_T2_sag", {"smith"}) == "T2_sag"
     assert clean_descriptor("t2 tse 123456789", set()) == "t2 tse"
+
+
+# --- damaged files: refuse rather than leak -------------------------------------------------
+def _one_file(tmp_path: Path) -> bytes:
+    (path,) = write_series(tmp_path / "src", ramp((1, 4, 4)), shuffle=False)
+    return path.read_bytes()
+
+
+def _leaks(raw: bytes) -> bool:
+    return any(marker in raw for marker in (b"DOE", b"JANE", b"PID-12345", b"19500101"))
+
+
+def test_patient_name_swallowed_by_a_damaged_length_is_refused(tmp_path: Path) -> None:
+    data = bytearray(_one_file(tmp_path))
+    description = data.find(b"\x08\x00\x3e\x10LO\x00\x00")  # empty SeriesDescription
+    assert data[description + 8:description + 12] == b"\x10\x00\x10\x00"  # PatientName next
+    data[description + 6] = 16  # its length now covers the PatientName element
+    with pytest.raises(DeidentificationError, match="damaged"):
+        Deidentifier("CASE-1").write_files([FileRef("x.dcm", data=bytes(data))], tmp_path / "o")
+    assert not list((tmp_path / "o").glob("*"))
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(flips=st.lists(st.tuples(st.integers(0, 900), st.integers(0, 255)), min_size=1,
+                      max_size=8),
+       cut=st.one_of(st.none(), st.integers(100, 1500)))
+def test_damaged_files_never_leak(tmp_path: Path, flips: list[tuple[int, int]],
+                                  cut: int | None) -> None:
+    data = bytearray(_clean_file_bytes())
+    for offset, value in flips:
+        data[offset % len(data)] = value
+    if cut is not None:
+        data = data[:cut]
+    with tempfile.TemporaryDirectory() as out:
+        try:
+            written = Deidentifier("CASE-1").write_files([FileRef("x.dcm", data=bytes(data))],
+                                                         out)
+        except DeidentificationError:
+            return
+        for path in written:
+            assert not _leaks(path.read_bytes())
+
+
+@functools.cache
+def _clean_file_bytes() -> bytes:
+    with tempfile.TemporaryDirectory() as tmp:
+        return _one_file(Path(tmp))

@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from pydicom import dcmread
+from pydicom.datadict import dictionary_has_tag
 from pydicom.dataelem import DataElement
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.tag import BaseTag
 from pydicom.uid import UID, UID_dictionary
@@ -133,19 +134,83 @@ _METHOD_CODES = (("113100", "Basic Application Confidentiality Profile"),
 _LONG_NUMBER = re.compile(r"\d{5,}|\d{1,4}[-./]\d{1,2}[-./]\d{1,4}")  # IDs and dates
 
 
+_TEXT_VRS = frozenset({"AE", "CS", "DS", "IS", "LO", "LT", "SH", "ST", "UC", "UR", "UT"})
+#: Control characters no text value may hold (tab, line feed, form feed, carriage return and
+#: the escape that starts a character-set switch are allowed).
+_FORBIDDEN_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f]")
+
+
+def _check_kept_text(element: DataElement) -> None:
+    """Refuse a kept text value holding control bytes: a damaged length can swallow the
+    following elements (the patient's name among them) into an innocent one such as Modality."""
+    if element.VR not in _TEXT_VRS or element.value is None:
+        return
+    values = element.value if element.VM > 1 else [element.value]
+    if any(_FORBIDDEN_CONTROL.search(str(value)) for value in values):
+        raise DeidentificationError(
+            f"The file is damaged (element {element.tag} holds binary data where text belongs), "
+            "so it cannot be de-identified safely and was not stored; export the series again."
+        )
+
+
+def _fresh_file_meta(ds: Dataset) -> FileMetaDataset:
+    """New file meta information: only the transfer syntax survives from the old one (a
+    damaged meta group can swallow the whole header into one of its values)."""
+    old = getattr(ds, "file_meta", None)
+    meta = FileMetaDataset()
+    syntax = str(old.get("TransferSyntaxUID", "")) if old is not None else ""
+    if syntax:
+        if not UID(syntax).is_transfer_syntax:
+            raise DeidentificationError(
+                "The file is damaged (its transfer syntax is unreadable), so it cannot be "
+                "de-identified safely and was not stored; export the series again."
+            )
+        meta.TransferSyntaxUID = syntax
+    if "SOPClassUID" in ds:
+        meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    if "SOPInstanceUID" in ds:
+        meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    return meta
+
+
+def _refuse_leftover_identifiers(ds: Dataset, identifying: set[str]) -> None:
+    """Last check: no kept text value may still hold a word of the patient's name or ID."""
+    words = {word for word in identifying if len(word) >= 3}
+    if not words:
+        return
+    for element in ds.iterall():
+        if element.VR not in _TEXT_VRS or element.value is None \
+                or element.keyword in ("PatientID", "DeidentificationMethod"):
+            continue
+        if _words(str(element.value)) & words:
+            raise DeidentificationError(
+                f"An identifier of the patient was found in element {element.tag} after "
+                "de-identification (the file may be damaged or non-standard); it was not "
+                "stored. Export the series again or remove that element."
+            )
+
+
 def _empty_value(element: DataElement) -> Any:
     return DicomSequence([]) if element.VR == "SQ" else None
 
 
-def _identifier_words(ds: Dataset) -> set[str]:
-    """Words from the patient's identifiers, to be struck out of kept descriptions."""
+_PATIENT_KEYWORDS = ("PatientName", "PatientID", "OtherPatientNames", "PatientBirthName",
+                     "PatientMotherBirthName")
+_STAFF_AND_PLACE_KEYWORDS = ("AccessionNumber", "InstitutionName", "ReferringPhysicianName",
+                             "PerformingPhysicianName", "OperatorsName")
+
+
+def _words(text: str) -> set[str]:
+    return {w.lower() for w in re.split(r"[\s^,=/\\_.()-]+", text) if len(w) > 1}
+
+
+def _identifier_words(ds: Dataset, keywords: Sequence[str]) -> set[str]:
+    """Words of the given identifying attributes (names, IDs)."""
     words: set[str] = set()
-    for keyword in ("PatientName", "PatientID", "OtherPatientNames", "PatientBirthName",
-                    "PatientMotherBirthName", "AccessionNumber", "InstitutionName",
-                    "ReferringPhysicianName", "PerformingPhysicianName", "OperatorsName"):
+    for keyword in keywords:
         value = ds.get(keyword)
         if value:
-            words.update(w.lower() for w in re.split(r"[\s^,=/\\_.-]+", str(value)) if len(w) > 1)
+            words |= _words(str(value))
     return words
 
 
@@ -189,7 +254,8 @@ class Deidentifier:
 
     Examples
     --------
-    >>> from pydicom.dataset import Dataset
+    >>> from pydicom.datadict import dictionary_has_tag
+from pydicom.dataset import Dataset, FileMetaDataset
     >>> ds = Dataset()
     >>> ds.PatientName = "DOE^JANE"
     >>> ds.StudyInstanceUID = "1.2.3.4"
@@ -236,13 +302,17 @@ class Deidentifier:
                 if not self._keep_private(tag, creators):
                     del ds[tag]
                 continue
-            if (tag.group & 0xFF00) in (0x5000, 0x6000) or tag.group in (0x4000, 0x4008):
+            if not dictionary_has_tag(tag) or tag.element == 0:
+                del ds[tag]  # unknown public element (or group length): cannot be classified
+            elif (tag.group & 0xFF00) in (0x5000, 0x6000) or tag.group in (0x4000, 0x4008):
                 del ds[tag]  # curves, overlays, arbitrary comments, interpretations
             elif keyword in REMOVE or vr in _REMOVED_VRS:
                 del ds[tag]
             elif keyword in CLEAN:
                 if self.clean_descriptors:
-                    element.value = clean_descriptor(str(element.value or ""), identifying)
+                    _check_kept_text(element)
+                    text = "\\".join(element.value) if element.VM > 1 else str(element.value or "")
+                    element.value = clean_descriptor(text, identifying)
                 else:
                     del ds[tag]
             elif keyword in DUMMY:
@@ -254,6 +324,8 @@ class Deidentifier:
             elif vr == "SQ":
                 for item in element.value or []:
                     self._process(item, identifying)
+            else:
+                _check_kept_text(element)
 
     def _remap(self, element: DataElement) -> None:
         def remap(value: str) -> str:
@@ -281,8 +353,17 @@ class Deidentifier:
                 "annotations (or use the scanner's original images)."
             )
         with quiet_pydicom():
-            identifying = _identifier_words(ds)
-            self._process(ds, identifying)
+            try:
+                patient_words = _identifier_words(ds, _PATIENT_KEYWORDS)
+                identifying = patient_words | _identifier_words(ds, _STAFF_AND_PLACE_KEYWORDS)
+                self._process(ds, identifying)
+            except DeidentificationError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - pydicom raises many types on bad values
+                raise DeidentificationError(
+                    f"The file is damaged ({type(exc).__name__} while reading its header), so it "
+                    "cannot be de-identified safely and was not stored; export the series again."
+                ) from exc
         ds.PatientName = self.pseudonym
         ds.PatientID = self.pseudonym
         ds.PatientIdentityRemoved = "YES"
@@ -295,14 +376,8 @@ class Deidentifier:
             item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = value, "DCM", meaning
             items.append(item)
         ds.DeidentificationMethodCodeSequence = DicomSequence(items)
-        meta = getattr(ds, "file_meta", None)
-        if meta is not None:
-            if "SOPInstanceUID" in ds:
-                meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-            for keyword in ("SourceApplicationEntityTitle", "SendingApplicationEntityTitle",
-                            "ReceivingApplicationEntityTitle"):
-                if keyword in meta:
-                    delattr(meta, keyword)
+        ds.file_meta = _fresh_file_meta(ds)
+        _refuse_leftover_identifiers(ds, patient_words - _words(self.pseudonym))
         return ds
 
     def write_files(self, files: Sequence[FileRef], out_dir: str | Path) -> list[Path]:
@@ -328,7 +403,14 @@ class Deidentifier:
                 continue
             self.dataset(ds)
             path = folder / f"{len(written):05d}.dcm"
-            ds.save_as(path, enforce_file_format=True)
+            try:
+                ds.save_as(path, enforce_file_format=True)
+            except Exception as exc:  # noqa: BLE001 - pydicom's writer rejects damaged headers
+                path.unlink(missing_ok=True)
+                raise DeidentificationError(
+                    f"A de-identified file could not be written ({type(exc).__name__}); the "
+                    "source file is probably damaged; export the series again."
+                ) from exc
             written.append(path)
         return written
 
