@@ -37,6 +37,6 @@ def _sidebar() -> None:
         st.warning(SYNTHETIC_NOTICE)
 
 
-navigation = st.navigation(PAGES)
 _sidebar()
+navigation = st.navigation(PAGES)
 navigation.run()

@@ -98,6 +98,7 @@ def probe_provider() -> str:
     model.ir_version = 9
     options = ort.SessionOptions()
     options.log_severity_level = 4
+    ort.set_default_logger_severity(4)  # hide the provider-bridge error spam of a failed probe
     try:
         session = ort.InferenceSession(model.SerializeToString(), sess_options=options,
                                        providers=["CUDAExecutionProvider",
@@ -105,6 +106,8 @@ def probe_provider() -> str:
     except Exception:  # noqa: BLE001 - a failed probe means no usable GPU
         logger.info("CUDA probe failed; the CPU will be used")
         return CPU_WORDS
+    finally:
+        ort.set_default_logger_severity(2)
     return GPU_WORDS if session.get_providers()[0] == "CUDAExecutionProvider" else CPU_WORDS
 
 
