@@ -17,7 +17,8 @@ from bcl_core.errors import PhantomError
 from bcl_core.phantom.features import RiskFeatures
 
 #: Levels the generator models, top to bottom.
-LEVEL_NAMES: tuple[str, ...] = ("T8", "T9", "T10", "T11", "T12", "L1", "L2", "L3", "L4", "L5")
+LEVEL_NAMES: tuple[str, ...] = ("T5", "T6", "T7", "T8", "T9", "T10", "T11", "T12", "L1", "L2",
+                                 "L3", "L4", "L5", "S1")
 #: Levels a target (fractured) vertebra is drawn from: the thoracolumbar junction.
 TARGET_LEVELS: tuple[str, ...] = ("T10", "T11", "T12", "L1", "L2", "L3")
 #: Relative frequency of target levels (OVCF cluster at T12-L1).
@@ -26,6 +27,9 @@ TARGET_LEVEL_P: tuple[float, ...] = (0.08, 0.15, 0.27, 0.25, 0.15, 0.10)
 # Adult reference sizes (mm) per level: body half-width a, half-depth b, body height, height of
 # the disc below, canal half-width / half-depth, pedicle half-width / half-height.
 _SIZES: dict[str, tuple[float, ...]] = {
+    "T5": (13.5, 12.0, 17.5, 4.0, 7.5, 7.0, 2.8, 6.0),
+    "T6": (14.0, 12.3, 18.0, 4.0, 7.5, 7.0, 3.0, 6.0),
+    "T7": (14.8, 12.6, 18.8, 4.2, 7.8, 7.3, 3.1, 6.2),
     "T8": (15.5, 13.0, 19.5, 4.5, 8.0, 7.5, 3.3, 6.5),
     "T9": (16.0, 13.5, 20.5, 5.0, 8.0, 7.5, 3.5, 6.8),
     "T10": (17.0, 14.0, 21.5, 5.5, 8.5, 7.5, 3.7, 7.0),
@@ -36,6 +40,8 @@ _SIZES: dict[str, tuple[float, ...]] = {
     "L3": (23.0, 16.5, 26.5, 9.5, 12.0, 8.5, 5.2, 8.0),
     "L4": (24.0, 17.0, 26.5, 10.0, 12.0, 9.0, 6.0, 8.0),
     "L5": (25.0, 17.0, 26.0, 10.0, 12.5, 9.0, 7.0, 8.0),
+    # The first sacral body, drawn like a large lumbar one: it only fills the MRI's lower edge.
+    "S1": (25.0, 17.5, 27.0, 4.0, 12.0, 8.0, 7.0, 8.0),
 }
 
 
@@ -147,8 +153,8 @@ class Anatomy:
     conus_z:
         Anatomy ``z`` below which the cord has ended (cauda equina: CSF only).
     blobs:
-        Abdominal bowel gas and fat pockets: ``(x, y, half_x, half_y, "gas" | "fat")`` with
-        ``x, y`` relative to the trunk outline centre.
+        Abdominal bowel gas and fat pockets (ellipsoids): ``(x, y, z, half_x, half_y, half_z,
+        "gas" | "fat")`` with ``x, y`` relative to the trunk outline centre.
     """
 
     vertebrae: tuple[Vertebra, ...]
@@ -159,7 +165,7 @@ class Anatomy:
     body_center_xy: tuple[float, float]
     fat_mm: float
     conus_z: float
-    blobs: tuple[tuple[float, float, float, float, str], ...] = ()
+    blobs: tuple[tuple[float, float, float, float, float, float, str], ...] = ()
 
     @property
     def target(self) -> Vertebra:
@@ -257,11 +263,12 @@ def sample_anatomy(rng: np.random.Generator, target_level: str, features: RiskFe
     n_segment = int(rng.integers(4, 7))
     above = int(rng.integers(1, n_segment - 1))
     first = max(0, t_idx - above)
-    last = min(len(LEVEL_NAMES) - 1, first + n_segment - 1)
+    last = min(LEVEL_NAMES.index("L5"), first + n_segment - 1)
     first = max(0, last - n_segment + 1)
     segment = LEVEL_NAMES[first:last + 1]
-    # One extra vertebra at each end fills the CT's edges the way a real scan cuts through them.
-    names = LEVEL_NAMES[max(0, first - 1):min(len(LEVEL_NAMES), last + 2)]
+    # Every level is modelled: the CT (segment plus margins) cuts through its neighbours the way
+    # a real scan does, and the taller MRI field of view shows the levels beyond.
+    names = LEVEL_NAMES
     target_pos = names.index(target_level)
 
     scale = float(np.clip(rng.normal(1.0, 0.06), 0.85, 1.15))
@@ -278,6 +285,8 @@ def sample_anatomy(rng: np.random.Generator, target_level: str, features: RiskFe
     for pos, name in enumerate(names):
         steps = pos - target_pos  # negative above the target
         step_angle = kyphosis if name.startswith("T") else lordosis
+        if name == "S1":
+            step_angle = lordosis + 4.0 * np.sign(steps)  # the lumbosacral angle
         theta = -steps * step_angle + float(rng.normal(0.0, 0.8))
         if pos < target_pos:
             theta += wedge
@@ -324,7 +333,7 @@ def sample_anatomy(rng: np.random.Generator, target_level: str, features: RiskFe
             rotation=rotations[pos], half_width=float(a), half_depth=float(b),
             height=float(height), canal_half_width=float(ca), canal_half_depth=float(cb),
             pedicle_half_width=float(pw), pedicle_half_height=float(ph),
-            lumbar=name.startswith("L"), density_hu=float(density),
+            lumbar=not name.startswith("T"), density_hu=float(density),
             cortex_mm=float(rng.uniform(0.8, 1.2)),
         ))
 
@@ -360,18 +369,17 @@ def sample_anatomy(rng: np.random.Generator, target_level: str, features: RiskFe
     back_to_body_center = 62.0 + fat_mm + float(rng.uniform(0.0, 10.0))
     body_center_y = target.center[1] + back_to_body_center - body_b
     blobs = []
-    for _ in range(int(rng.integers(3, 8))):  # bowel gas and mesenteric fat in the abdomen
+    for _ in range(int(rng.integers(6, 14))):  # bowel gas and mesenteric fat in the abdomen
         angle = float(rng.uniform(-2.4, -0.7))
         radius = float(rng.uniform(0.3, 0.75))
         blobs.append((float(body_a * radius * np.cos(angle)),
                       float(body_b * radius * np.sin(angle)),
+                      float(target_center[2] + rng.uniform(-130.0, 130.0)),
                       float(rng.uniform(8, 25)), float(rng.uniform(6, 18)),
-                      "gas" if rng.random() < 0.5 else "fat"))
+                      float(rng.uniform(10, 40)), "gas" if rng.random() < 0.5 else "fat"))
     conus_level = ("T12", "L1", "L2")[int(rng.choice(3, p=(0.2, 0.55, 0.25)))]
     conus_v = next((v for v in vertebrae if v.level == conus_level), None)
-    conus_z = (conus_v.center[2] if conus_v is not None
-               else (vertebrae[0].center[2] + 40 if LEVEL_NAMES.index(names[0]) > 6
-                     else vertebrae[-1].center[2] - 40))
+    conus_z = conus_v.center[2] if conus_v is not None else vertebrae[-1].center[2] - 40
     return Anatomy(
         vertebrae=tuple(vertebrae), discs=tuple(discs), target_index=target_pos,
         segment_levels=tuple(segment), body_half_axes=(body_a, body_b),

@@ -22,7 +22,7 @@ from bcl_core.phantom.sites import (
 )
 from bcl_core.phantom.spec import CaseSpec, case_rng
 from bcl_core.phantom.tissues import BONE_LABELS, CANCELLOUS_BASE, MAX_VERTEBRAE, Tissue, ct_lookup
-from bcl_core.phantom.trunk import paint_trunk
+from bcl_core.phantom.trunk import blob_corners, paint_blob, paint_trunk
 from bcl_core.volume import Volume
 
 #: Finest slice spacing simulated; thicker slices average sub-slices this far apart.
@@ -72,6 +72,24 @@ def _blur(array: NDArray[np.float32], sigmas_px: tuple[float, float, float]) -> 
         if sigma > 0.05 and array.shape[axis] > 1:
             ndimage.gaussian_filter1d(array, sigma, axis=axis, output=array, mode="nearest",
                                       truncate=3.0)
+
+
+def _paint_blobs_hu(slab: NDArray[np.float32], k0: int, spec: CaseSpec, grid: Grid,
+                    lut: NDArray[np.float32]) -> None:
+    """Paint the abdomen's gas and fat pockets into a slab of trunk HU (slices from ``k0``)."""
+    matrix, offset = grid.index_affine()
+    for blob in spec.anatomy.blobs:
+        box = grid.index_box(blob_corners(spec.anatomy, blob))
+        if box is None:
+            continue
+        lo, hi = list(box[0]), list(box[1])
+        lo[2], hi[2] = max(lo[2], k0), min(hi[2], k0 + slab.shape[0])
+        if hi[2] <= lo[2]:
+            continue
+        x, y, z = affine_coords(matrix, offset, lo, hi)
+        part = slab[lo[2] - k0:hi[2] - k0, lo[1]:hi[1], lo[0]:hi[0]]
+        tissue = Tissue.BOWEL_GAS if blob[-1] == "gas" else Tissue.FAT
+        paint_blob(part, x, y, z, spec.anatomy, blob, value=float(lut[tissue]))
 
 
 def render_ct(spec: CaseSpec, compact: bool = False) -> tuple[Volume, Volume]:
@@ -131,6 +149,7 @@ def render_ct(spec: CaseSpec, compact: bool = False) -> tuple[Volume, Volume]:
         k1 = min(nk, k0 + CHUNK_SLICES)
         slab = np.empty((k1 - k0, nj, ni), dtype=np.float32)
         slab[...] = trunk_hu
+        _paint_blobs_hu(slab, k0, spec, grid, lut)
         slab[:, lo[1]:hi[1], lo[0]:hi[0]] = region_hu[k0:k1]
         slab += protocol.noise_hu * noise.slices(k1 - k0)
         np.clip(np.rint(slab, out=slab), HU_MIN, HU_MAX, out=slab)

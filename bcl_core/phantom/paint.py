@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 
 from bcl_core.phantom.grid import Grid, affine_coords, local_box_corners
 from bcl_core.phantom.spec import CaseSpec
-from bcl_core.phantom.trunk import paint_spinal_column, paint_trunk
+from bcl_core.phantom.trunk import blob_corners, paint_blob, paint_spinal_column, paint_trunk
 from bcl_core.phantom.vertebra import (
     body_box,
     paint_body,
@@ -86,6 +86,12 @@ def paint_labels(spec: CaseSpec, grid: Grid, lo: Sequence[int], hi: Sequence[int
             else:
                 index.append(slice(blo[a] - lo[a], bhi[a] - lo[a]))
         return array[tuple(index)]
+
+    for blob in spec.anatomy.blobs:
+        box = _clip_box(grid.index_box(blob_corners(spec.anatomy, blob)), lo, hi)
+        if box is not None:
+            paint_blob(view(labels, *box), view(x, *box), view(y, *box),  # type: ignore[arg-type]
+                       view(z, *box), spec.anatomy, blob)
 
     spine = _clip_box(grid.index_box(spine_region_corners(spec), margin=2), lo, hi)
     if spine is not None:

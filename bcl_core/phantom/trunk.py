@@ -11,6 +11,8 @@ Two kinds of structure, painted as tissue labels:
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -20,7 +22,10 @@ from bcl_core.phantom.tissues import Tissue
 
 
 def paint_trunk(labels: NDArray[np.uint8], x: Array, y: Array, anatomy: Anatomy) -> None:
-    """Paint the z-invariant trunk into ``labels`` (in place) at anatomy ``(x, y)``."""
+    """Paint the z-invariant trunk into ``labels`` (in place) at anatomy ``(x, y)``.
+
+    Bowel gas and fat pockets vary along ``z``: :func:`paint_blobs` adds them.
+    """
     cx, cy = anatomy.body_center_xy
     half_a, half_b = anatomy.body_half_axes
     target = anatomy.target
@@ -44,9 +49,6 @@ def paint_trunk(labels: NDArray[np.uint8], x: Array, y: Array, anatomy: Anatomy)
     labels[fascia] = Tissue.SOFT
     # Abdominal wall muscles in front and at the sides.
     labels[fascia & ~shell(fat + 9.0) & (dy < 0.3 * half_b)] = Tissue.MUSCLE
-    for bx, by, rx, ry, kind in anatomy.blobs:
-        blob = fascia & ellipse_inside(dx - bx, dy - by, rx, ry)
-        labels[blob] = Tissue.BOWEL_GAS if kind == "gas" else Tissue.FAT
     retro = fascia & ellipse_inside(x - tx, y - ty, 75.0, 42.0)
     labels[retro] = Tissue.FAT
     # Erector spinae either side of the spinous processes, inside the fascia.
@@ -58,6 +60,38 @@ def paint_trunk(labels: NDArray[np.uint8], x: Array, y: Array, anatomy: Anatomy)
         lateral = fascia & ellipse_inside(x - (tx + sign * 62.0), y - (ty + back_w + 14.0),
                                           16.0, 22.0)
         labels[lateral] = Tissue.MUSCLE
+
+
+def paint_blobs(labels: NDArray[np.uint8], x: Array, y: Array, z: Array,
+                anatomy: Anatomy) -> None:
+    """Paint bowel gas and fat pockets (ellipsoids inside the abdomen) in place."""
+    for blob in anatomy.blobs:
+        paint_blob(labels, x, y, z, anatomy, blob)
+
+
+def blob_corners(anatomy: Anatomy, blob: tuple[Any, ...]) -> NDArray[np.float64]:
+    """Anatomy-frame corners of a blob's bounding box."""
+    cx, cy = anatomy.body_center_xy
+    bx, by, bz, rx, ry, rz = (float(v) for v in blob[:6])
+    return np.array([[cx + bx + sx * rx, cy + by + sy * ry, bz + sz * rz]
+                     for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)])
+
+
+def paint_blob(labels: NDArray[Any], x: Array, y: Array, z: Array, anatomy: Anatomy,
+               blob: tuple[Any, ...], value: float | None = None) -> None:
+    """Paint one blob into ``labels`` in place.
+
+    Without ``value`` the array holds tissue labels and the blob replaces soft tissue only;
+    with ``value`` (e.g. HU on a CT slab already holding the trunk) it is written as given.
+    """
+    cx, cy = anatomy.body_center_xy
+    bx, by, bz, rx, ry, rz, kind = blob
+    inside = ((x - cx - bx) / rx) ** 2 + ((y - cy - by) / ry) ** 2 + ((z - bz) / rz) ** 2 <= 1.0
+    if value is None:
+        labels[inside & (labels == Tissue.SOFT)] = Tissue.BOWEL_GAS if kind == "gas" else (
+            Tissue.FAT)
+    else:
+        labels[np.broadcast_to(inside, labels.shape)] = value
 
 
 def paint_spinal_column(labels: NDArray[np.uint8], x: Array, y: Array, z: Array,
