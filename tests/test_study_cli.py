@@ -6,7 +6,7 @@ import re
 
 import pytest
 from sqlalchemy import event
-from test_study_support import write_case
+from test_study_support import FAST_HASHER, write_case
 
 from bcl_core.cli import main
 from bcl_core.study import StudyDatabase
@@ -17,6 +17,13 @@ from bcl_core.study.migrate import upgrade
 def env(tmp_path, monkeypatch):
     monkeypatch.setenv("BCL_STUDY_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("BCL_DATABASE_URL", raising=False)
+
+    def fast_database() -> StudyDatabase:  # the CLI's database, with cheap argon2 parameters
+        database = StudyDatabase(password_hasher=FAST_HASHER)
+        database.upgrade()
+        return database
+
+    monkeypatch.setattr("bcl_core.commands.study.database_from_env", fast_database)
     return tmp_path
 
 
