@@ -22,7 +22,13 @@ def _register_seg(targets: argparse._SubParsersAction) -> None:  # type: ignore[
     parser.add_argument("--modality", required=True, choices=("ct", "mr"))
     parser.add_argument("--data", required=True, type=Path, help="`bcl synth` output folder")
     parser.add_argument("--out", required=True, type=Path, help="output folder (e.g. models/)")
-    parser.add_argument("--steps", type=int, default=1500, help="optimiser steps (default 1500)")
+    parser.add_argument("--steps", type=int, default=4000,
+                        help="most optimiser steps (default 4000; the time limit usually ends "
+                             "training first on a shared 2-core machine)")
+    parser.add_argument("--schedule-by-steps", action="store_true",
+                        help="learning-rate schedule by steps only (bit-for-bit replay of a run "
+                             "with the same --steps); default: by steps or time, whichever is "
+                             "further along")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-cases", type=int, default=None, help="use the first N cases")
@@ -38,7 +44,8 @@ def _run_seg(args: argparse.Namespace) -> int:
     config = SegTrainConfig(
         modality=args.modality, data_dir=args.data, out_dir=args.out, steps=args.steps,
         batch_size=args.batch_size, seed=args.seed, max_cases=args.max_cases,
-        time_limit_min=args.time_limit_min, threads=args.threads)
+        time_limit_min=args.time_limit_min, threads=args.threads,
+        schedule_by_time=not args.schedule_by_steps)
     metrics = train_segmentation(config)
     summary = {key: metrics[key] for key in ("val_dice_best", "steps_done", "train_seconds",
                                              "n_train_cases", "n_val_cases", "parity_random")}

@@ -43,12 +43,19 @@ OUTPUT_NAME = "logits"
 #: Per-modality input settings. CT in HU through a bone-and-soft-tissue window; MRI units vary
 #: between scanners, so each patch is scaled by its own percentiles. The patch is shifted
 #: posteriorly (LPS +y) from the body-centre click so the whole arch fits.
+#: Grids: x 112, y 98, z 84 mm (CT, 1.75 mm) and x 112, y 96, z 80 mm (MRI, 2 mm) hold the
+#: whole vertebra (transverse processes reach ~49 mm laterally, the spinous process ~65 mm
+#: behind the body centre) with room for click jitter. Measured ceiling (ground-truth mask
+#: through the patch grid and back): Dice 0.988 CT, 0.993 MRI (4 mm slices dominate there).
 MODALITY_SETTINGS: dict[str, dict[str, Any]] = {
     "ct": {"modality": "CT", "normalisation": Normalisation("window", -250.0, 1250.0),
-           "plane": "axial"},
+           "plane": "axial", "spacing_mm": (1.75, 1.75, 1.75), "size_ijk": (64, 56, 48)},
     "mr": {"modality": "MR", "normalisation": Normalisation("percentile", 1.0, 99.0),
-           "plane": "sagittal"},
+           "plane": "sagittal", "spacing_mm": (2.0, 2.0, 2.0), "size_ijk": (56, 48, 40)},
 }
+#: Channels 8-16-32-64: the machine's 2 cores are shared, so steps are bought with width.
+SEG_ARCHITECTURE: dict[str, Any] = {"channels": [8, 16, 32, 64], "strides": [2, 2, 2],
+                                    "num_res_units": 1}
 
 
 @dataclass(frozen=True)
@@ -59,7 +66,7 @@ class SegTrainConfig:
     data_dir: Path
     out_dir: Path
     name: str = ""
-    steps: int = 1500
+    steps: int = 4000
     batch_size: int = 4
     learning_rate: float = 2e-3
     seed: int = 0
@@ -68,15 +75,14 @@ class SegTrainConfig:
     time_limit_min: float = 38.0
     threads: int = 2
     max_cases: int | None = None
-    spacing_mm: tuple[float, float, float] = (1.5, 1.5, 1.5)
-    # x 108, y 96, z 84 mm: the whole vertebra (transverse processes reach ~48 mm laterally,
-    # the spinous process ~65 mm behind the body centre) with room for click jitter.
-    size_ijk: tuple[int, int, int] = (72, 64, 56)
+    schedule_by_time: bool = True
+    spacing_mm: tuple[float, float, float] | None = None
+    size_ijk: tuple[int, int, int] | None = None
     offset_mm: tuple[float, float, float] = (0.0, 24.0, 0.0)
     guidance_sigma_mm: float = 3.0
     click_search_mm: float = 4.0
     roi_margin_mm: tuple[float, float, float] = (10.0, 10.0, 6.0)
-    architecture: dict[str, Any] = field(default_factory=dict)
+    architecture: dict[str, Any] = field(default_factory=lambda: dict(SEG_ARCHITECTURE))
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
@@ -89,7 +95,8 @@ class SegTrainConfig:
         """The model's input spec, as the sidecar will state it."""
         settings = MODALITY_SETTINGS[self.modality]
         return InputSpec(name=INPUT_NAME, modality=settings["modality"],
-                         spacing_mm=self.spacing_mm, size_ijk=self.size_ijk,
+                         spacing_mm=self.spacing_mm or settings["spacing_mm"],
+                         size_ijk=self.size_ijk or settings["size_ijk"],
                          offset_mm=self.offset_mm, normalisation=settings["normalisation"])
 
 
@@ -123,6 +130,20 @@ def _validate(model: torch.nn.Module, pairs: list[tuple[np.ndarray, np.ndarray]]
             scores.extend(_dice_per_case(model(inputs).numpy(), targets))
     model.train()
     return float(np.mean(scores)) if scores else float("nan")
+
+
+def lr_factor(progress: float, warmup: float = 0.03) -> float:
+    """Learning-rate factor at ``progress`` in [0, 1]: linear warm-up, cosine decay to 2%.
+
+    Examples
+    --------
+    >>> lr_factor(0.0) < 0.1, lr_factor(0.03), round(lr_factor(1.0), 3)
+    (True, 1.0, 0.02)
+    """
+    if progress < warmup:
+        return max(0.01, progress / warmup)
+    done = min(1.0, (progress - warmup) / (1.0 - warmup))
+    return 0.02 + 0.98 * 0.5 * (1.0 + float(np.cos(np.pi * done)))
 
 
 def train_segmentation(config: SegTrainConfig,
@@ -170,8 +191,6 @@ def train_segmentation(config: SegTrainConfig,
     architecture = {**DEFAULT_ARCHITECTURE, **config.architecture}
     model = build_seg_unet(architecture)
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=1e-5)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimiser, max_lr=config.learning_rate, total_steps=config.steps, pct_start=0.05)
     loss_fn = DiceCELoss(sigmoid=True, batch=True)
     best_dice, best_state, best_step = -1.0, copy.deepcopy(model.state_dict()), 0
     history: list[dict[str, float]] = []
@@ -187,11 +206,18 @@ def train_segmentation(config: SegTrainConfig,
                               config.modality) for _ in range(config.batch_size)]
         inputs = torch.from_numpy(np.stack([b[0] for b in batch]))
         targets = torch.from_numpy(np.stack([b[1] for b in batch]))
+        # Progress through the schedule: by steps, or (default) by the wall-clock budget too,
+        # since the shared CPU's speed is unknown in advance; steps_done goes into the metrics.
+        progress_fraction = step / config.steps
+        if config.schedule_by_time:
+            progress_fraction = max(progress_fraction, (time.monotonic() - train_started) / (
+                60.0 * config.time_limit_min - (train_started - started)))
+        for group in optimiser.param_groups:
+            group["lr"] = config.learning_rate * lr_factor(progress_fraction)
         loss = loss_fn(model(inputs), targets)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
-        scheduler.step()
         steps_done = step + 1
         running_loss = 0.9 * running_loss + 0.1 * loss.item() if step else loss.item()
         out_of_time = time.monotonic() > deadline
