@@ -30,6 +30,10 @@ SUB_SLICE_MM = 1.25
 HU_MIN, HU_MAX = -1024, 3071
 TRABECULAR_HU = 28.0
 CHUNK_SLICES = 24
+#: A full-size CT covers the segment plus this margin at each end, and at least the coverage
+#: below (a spine CT is planned over several levels, not cut at the segment's endplates).
+FULL_CT_MARGIN_MM = 15.0
+FULL_CT_MIN_COVERAGE_MM = 200.0
 
 
 def ct_grid(spec: CaseSpec, compact: bool) -> Grid:
@@ -47,8 +51,12 @@ def ct_grid(spec: CaseSpec, compact: bool) -> Grid:
         pixel = protocol.pixel_mm
         center_xy = np.array([0.0, 0.0]) + spec.fov_jitter[:2]
         z_low, z_high = spec.anatomy.segment_z_range()
-        z_low -= 10.0
-        z_high += 10.0
+        z_low -= FULL_CT_MARGIN_MM
+        z_high += FULL_CT_MARGIN_MM
+        missing = FULL_CT_MIN_COVERAGE_MM - (z_high - z_low)
+        if missing > 0:
+            z_low -= missing / 2
+            z_high += missing / 2
     center_xy = center_xy + spec.fov_jitter[:2] / 2
     n_slices = int(np.ceil((z_high - z_low) / protocol.slice_mm)) + 1
     half = (matrix - 1) / 2 * pixel
