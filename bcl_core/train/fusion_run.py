@@ -1,0 +1,245 @@
+"""``bcl train fusion``: crops -> training -> calibration -> thresholds -> ONNX + sidecar + metrics.
+
+The shipped fusion model and its two single-modality ablations are trained with the same recipe
+on the same crops; their metrics on validation and on the test sets go into
+``models/fusion.metrics.json`` and from there into the model card (:mod:`bcl_core.model_card`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from bcl_core import SYNTHETIC_NOTICE, __version__
+from bcl_core.errors import ModelError
+from bcl_core.inference import sha256_file
+from bcl_core.leakage import HEAD_NAMES, LEAKAGE_TYPES
+from bcl_core.sidecar import write_sidecar
+from bcl_core.stats import auroc_ci, calibration_summary
+from bcl_core.train.fusion import (
+    CropSet,
+    FusionTrainConfig,
+    TrainResult,
+    calibrated,
+    choose_thresholds,
+    config_dict,
+    export_fusion_onnx,
+    fit_platt,
+    predict_logits,
+    train_fusion,
+)
+from bcl_core.train.fusion_data import (
+    FUSION_INPUT_SETTINGS,
+    MaskSource,
+    build_crop_set,
+    folder_jobs,
+    phantom_jobs,
+)
+
+logger = logging.getLogger(__name__)
+
+ABLATIONS: Mapping[str, tuple[str, ...]] = {"fusion": ("ct", "mr"), "ct_only": ("ct",),
+                                             "mr_only": ("mr",)}
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Where a split's cases come from: a ``bcl synth``-layout folder, or in-memory phantoms."""
+
+    name: str
+    folder: Path | None = None
+    site: str = "internal"
+    seed: int = 0
+    n_cases: int = 0
+    mask_source: MaskSource = "truth"
+
+    def jobs(self) -> list[tuple[Any, ...]]:
+        """Crop jobs for :func:`bcl_core.train.fusion_data.build_crop_set`."""
+        if self.folder is not None:
+            return folder_jobs(self.folder, self.mask_source)
+        return phantom_jobs(self.site, self.seed, self.n_cases)
+
+    def describe(self) -> dict[str, Any]:
+        """JSON description for the metrics file and model card."""
+        if self.folder is not None:
+            return {"folder": self.folder.name, "masks": self.mask_source}
+        return {"synthetic_site": self.site, "seed": self.seed, "cases": self.n_cases,
+                "masks": "generator"}
+
+
+@dataclass(frozen=True)
+class FusionRunConfig:
+    """One ``bcl train fusion`` run."""
+
+    out_dir: Path
+    cache_dir: Path
+    development: DataSource
+    tests: Sequence[DataSource] = ()
+    train: FusionTrainConfig = field(default_factory=FusionTrainConfig)
+    ablations: bool = True
+    validation_fraction: float = 0.1
+    workers: int = 2
+
+
+def load_or_build(source: DataSource, cache_dir: Path,
+                  progress: Callable[[str], None] | None = None) -> CropSet:
+    """The source's crops from ``cache_dir/<name>.npz``, built first if missing."""
+    path = cache_dir / f"{source.name}.npz"
+    if path.is_file():
+        logger.info("using cached crops %s", path)
+        return CropSet.load(path)
+    jobs = source.jobs()
+    done = 0
+
+    def tick(case_id: str) -> None:
+        nonlocal done
+        done += 1
+        if progress and (done % 50 == 0 or done == len(jobs)):
+            progress(f"{source.name}: {done}/{len(jobs)} cases cropped")
+
+    crops = build_crop_set(jobs, workers=2, on_case_done=tick)
+    crops.save(path)
+    return crops
+
+
+def split_development(crops: CropSet, fraction: float, seed: int) -> tuple[CropSet, CropSet]:
+    """Seeded random split into training and validation (the protocol's 9:1)."""
+    order = np.random.default_rng(seed).permutation(len(crops))
+    n_val = max(1, int(round(len(crops) * fraction)))
+    return crops.subset(np.sort(order[n_val:])), crops.subset(np.sort(order[:n_val]))
+
+
+def evaluate_split(probabilities: np.ndarray, crops: CropSet,
+                   thresholds: Mapping[str, float]) -> dict[str, Any]:
+    """Per-type AUROC (DeLong CI), sensitivity and specificity at the thresholds, oracle AUROC."""
+    table: dict[str, Any] = {"n": len(crops)}
+    for h, name in enumerate(HEAD_NAMES):
+        y = crops.labels[:, h].astype(int)
+        p = probabilities[:, h]
+        row: dict[str, Any] = {"prevalence": float(y.mean()), "positives": int(y.sum())}
+        if min(y.sum(), len(y) - y.sum()) >= 2:  # DeLong needs two of each class
+            auc, lo, hi = auroc_ci(y, p)
+            calls = p >= thresholds[name]
+            row.update({"auroc": auc, "auroc_ci": [lo, hi],
+                        "sensitivity": float(calls[y == 1].mean()),
+                        "specificity": float((~calls[y == 0]).mean()),
+                        "ece": calibration_summary(y, p).ece})
+            if name in LEAKAGE_TYPES and len(crops.oracle):
+                row["oracle_auroc"] = auroc_ci(y, crops.oracle[:, h])[0]
+        table[name] = row
+    return table
+
+
+def _train_one(name: str, modalities: tuple[str, ...], train: CropSet, validation: CropSet,
+               config: FusionTrainConfig, progress: Callable[[str], None] | None) -> TrainResult:
+    def report(epoch: int, metrics: Mapping[str, float]) -> None:
+        if progress:
+            progress(f"{name}: epoch {epoch}/{config.epochs} loss {metrics['loss']:.3f} "
+                     f"val mean AUROC {metrics['val_mean_auroc']:.3f} "
+                     f"({metrics['seconds']:.0f} s)")
+
+    return train_fusion(train, validation, replace(config, modalities=modalities), report)
+
+
+def run_fusion_training(config: FusionRunConfig,
+                        progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Train, calibrate, choose thresholds, export the fusion model; evaluate the ablations.
+
+    Returns
+    -------
+    dict
+        The metrics document also written to ``<out>/fusion.metrics.json``.
+    """
+    start = time.perf_counter()
+    say = progress or (lambda text: logger.info(text))
+    development = load_or_build(config.development, config.cache_dir, say)
+    train, validation = split_development(development, config.validation_fraction,
+                                          config.train.seed)
+    tests = {source.name: load_or_build(source, config.cache_dir, say) for source in config.tests}
+    variants = ABLATIONS if config.ablations else {"fusion": ABLATIONS["fusion"]}
+    metrics: dict[str, Any] = {
+        "notice": SYNTHETIC_NOTICE,
+        "data": {"development": config.development.describe(), "n_train": len(train),
+                 "n_validation": len(validation),
+                 "tests": {s.name: s.describe() for s in config.tests},
+                 "prevalence": {
+                     "train": train.labels.mean(axis=0).round(4).tolist(),
+                     "validation": validation.labels.mean(axis=0).round(4).tolist(),
+                     **{k: v.labels.mean(axis=0).round(4).tolist() for k, v in tests.items()}},
+                 "heads": list(HEAD_NAMES)},
+        "training": config_dict(config.train),
+        "models": {},
+    }
+    exported: dict[str, Any] = {}
+    for variant, modalities in variants.items():
+        result = _train_one(variant, modalities, train, validation, config.train, say)
+        val_logits = predict_logits(result.model, validation)
+        scale, bias = fit_platt(val_logits, validation.labels)
+        val_probs = calibrated(val_logits, scale, bias)
+        thresholds = choose_thresholds(val_probs, validation.labels)
+        entry: dict[str, Any] = {
+            "modalities": list(modalities), "best_epoch": result.best_epoch,
+            "train_seconds": round(result.seconds, 1), "history": result.history,
+            "thresholds": thresholds,
+            "calibration": {"method": "platt", "scale": scale.tolist(), "bias": bias.tolist()},
+            "uncalibrated_validation_ece": {
+                name: calibration_summary(validation.labels[:, h],
+                                          1 / (1 + np.exp(-val_logits[:, h]))).ece
+                for h, name in enumerate(HEAD_NAMES)},
+            "validation": evaluate_split(val_probs, validation, thresholds),
+            "tests": {name: evaluate_split(calibrated(predict_logits(result.model, crops), scale,
+                                                      bias), crops, thresholds)
+                      for name, crops in tests.items()},
+        }
+        metrics["models"][variant] = entry
+        say(f"{variant}: validation mean AUROC "
+            f"{np.mean([entry['validation'][t].get('auroc', np.nan) for t in LEAKAGE_TYPES]):.3f}")
+        if variant == "fusion":
+            exported = export_model(result, scale, bias, thresholds, config, entry, validation)
+    metrics["total_seconds"] = round(time.perf_counter() - start, 1)
+    metrics["export"] = exported
+    out = config.out_dir / "fusion.metrics.json"
+    out.write_text(json.dumps(metrics, indent=2, default=float) + "\n", encoding="utf-8")
+    return metrics
+
+
+def export_model(result: TrainResult, scale: np.ndarray, bias: np.ndarray,
+                 thresholds: Mapping[str, float], config: FusionRunConfig,
+                 entry: Mapping[str, Any], validation: CropSet) -> dict[str, Any]:
+    """Write ``fusion.onnx``, ``fusion.pt`` and the sidecar; check ONNX Runtime parity."""
+    import onnxruntime as ort
+
+    out_dir = config.out_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    size = FUSION_INPUT_SETTINGS["inputs"]["ct"]["size_ijk"][::-1]
+    onnx_path = export_fusion_onnx(result.model, scale, bias, size, out_dir / "fusion.onnx")
+    torch.save(result.model.state_dict(), out_dir / "fusion.pt")
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    sample = validation.subset(np.arange(min(8, len(validation))))
+    onnx_probs = session.run(["probabilities"], {"ct": sample.ct[:, None], "mr": sample.mr[:, None]})[0]
+    torch_probs = calibrated(predict_logits(result.model, sample), scale, bias)
+    max_diff = float(np.abs(onnx_probs - torch_probs).max())
+    if max_diff > 1e-4:
+        raise ModelError(f"ONNX export differs from PyTorch by {max_diff:.2e}; not shipping it.")
+    version = f"{__version__}+fusion.s{config.train.seed}.e{result.best_epoch}"
+    write_sidecar({
+        "name": "fusion", "task": "classification", "version": version,
+        "onnx_file": onnx_path.name, "sha256": sha256_file(onnx_path),
+        "output_names": ["probabilities", "logits", "cam_ct", "cam_mr"],
+        "thresholds": dict(thresholds),
+        **FUSION_INPUT_SETTINGS,
+        "calibration": entry["calibration"],
+        "notice": SYNTHETIC_NOTICE,
+        "training": {"data": config.development.describe(), "config": config_dict(config.train),
+                     "best_epoch": result.best_epoch, "torch": torch.__version__},
+    }, out_dir / "fusion.json")
+    return {"onnx": onnx_path.name, "version": version, "parity_max_abs_diff": max_diff,
+            "onnx_bytes": onnx_path.stat().st_size}
