@@ -16,8 +16,13 @@ _bcl_pg_setup() {
   local db="bcl_test" role="bcl_test" version cluster
   if [ "${CI:-}" = "true" ] || ! command -v pg_ctlcluster >/dev/null 2>&1; then
     echo "installing postgresql from Debian packages..." >&2
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; } \
-      >/dev/null 2>&1 || { _bcl_pg_fail "apt-get install postgresql failed"; return $?; }
+    apt-get update -qq >/dev/null 2>&1 || echo "warning: apt-get update failed" >&2
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null 2>&1; then
+      # An image that already has it (and no package mirror) can still run the tests.
+      command -v pg_ctlcluster >/dev/null 2>&1 \
+        || { _bcl_pg_fail "apt-get install postgresql failed"; return $?; }
+      echo "warning: apt-get install postgresql failed; using the installed server" >&2
+    fi
   fi
   command -v pg_lsclusters >/dev/null 2>&1 || { _bcl_pg_fail "pg_lsclusters missing"; return $?; }
   version=$(pg_lsclusters -h 2>/dev/null | awk 'NR==1{print $1}')
