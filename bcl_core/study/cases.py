@@ -199,8 +199,14 @@ def import_cases(ctx: ServiceContext, study_id: int, source: str | Path) -> Impo
                                  content_sha256=digest, storage_path=relative,
                                  series=",".join(series), target_json=target))
                 session.flush()
-                (root / relative).parent.mkdir(parents=True, exist_ok=True)
-                staging.rename(root / relative)  # inside the transaction: no row without files
+                # Inside the transaction: a row is committed only once its files are in place.
+                # A retried attempt finds the files moved already by the failed one.
+                final = root / relative
+                if staging.exists():
+                    if final.exists():
+                        shutil.rmtree(final)
+                    final.parent.mkdir(parents=True, exist_ok=True)
+                    staging.rename(final)
                 return code
 
             code = ctx.db.run(record, write=True)
