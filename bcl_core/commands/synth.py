@@ -9,31 +9,25 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from bcl_core.phantom.sites import SITES
 
 
-def _positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def _int_at_least(minimum: int) -> Callable[[str], int]:
+    """argparse type: a whole number no smaller than ``minimum``."""
 
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
 
-def _seed(text: str) -> int:
-    """argparse type: a non-negative integer seed."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
+    return parse
 
 
 def register(subparsers: Any) -> None:
@@ -46,14 +40,14 @@ def register(subparsers: Any) -> None:
         "no real patient.",
     )
     parser.add_argument("--out", required=True, help="output folder (created if missing)")
-    parser.add_argument("--cases", required=True, type=_positive_int, help="number of cases")
+    parser.add_argument("--cases", required=True, type=_int_at_least(1), help="number of cases")
     parser.add_argument("--site", required=True, choices=sorted(SITES),
                         help="acquisition site profile")
-    parser.add_argument("--seed", required=True, type=_seed,
+    parser.add_argument("--seed", required=True, type=_int_at_least(0),
                         help="random seed; the same seed writes the same pixel data")
     parser.add_argument("--compact", action="store_true",
                         help="smaller field of view and fewer slices (fast training sets)")
-    parser.add_argument("--workers", type=_positive_int, default=None,
+    parser.add_argument("--workers", type=_int_at_least(1), default=None,
                         help="worker processes (default: one per CPU)")
     parser.set_defaults(func=run)
 

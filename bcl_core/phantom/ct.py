@@ -14,14 +14,14 @@ from scipy import ndimage
 
 from bcl_core.phantom.grid import Grid, affine_coords
 from bcl_core.phantom.noise import NoiseBank
-from bcl_core.phantom.paint import paint_labels, spine_region_corners
+from bcl_core.phantom.paint import average_over_slice, spine_region_corners
 from bcl_core.phantom.sites import (
     COMPACT_CT_HALF_EXTENT_MM,
     COMPACT_CT_MATRIX,
     COMPACT_PIXEL_FACTOR,
 )
 from bcl_core.phantom.spec import CaseSpec, case_rng
-from bcl_core.phantom.tissues import BONE_LABELS, CANCELLOUS_BASE, MAX_VERTEBRAE, Tissue, ct_lookup
+from bcl_core.phantom.tissues import CANCELLOUS_BASE, MAX_VERTEBRAE, Tissue, ct_lookup
 from bcl_core.phantom.trunk import blob_corners, paint_blob, paint_trunk
 from bcl_core.volume import Volume
 
@@ -127,25 +127,11 @@ def render_ct(spec: CaseSpec, compact: bool = False) -> tuple[Volume, Volume]:
 
     lo, hi = _spine_box(spec, grid)
     n_sub = max(1, int(round(protocol.slice_mm / SUB_SLICE_MM)))
-    region_hu: NDArray[np.float32] | None = None
-    mask_votes: NDArray[np.float32] | None = None
-    spongy_fraction: NDArray[np.float32] | None = None
     spongy = np.zeros(256, dtype=np.float32)
     spongy[CANCELLOUS_BASE:CANCELLOUS_BASE + MAX_VERTEBRAE] = 1.0
     spongy[[Tissue.OEDEMA, Tissue.IMPACTION]] = 1.0
-    for s in range(n_sub):
-        offset_mm = ((s + 0.5) / n_sub - 0.5) * protocol.slice_mm
-        labels, mask = paint_labels(spec, grid.shifted_k(offset_mm), lo, hi)
-        hu, votes, frac = lut[labels], mask.astype(np.float32), spongy[labels]
-        if region_hu is None:
-            region_hu, mask_votes, spongy_fraction = hu, votes, frac
-        else:
-            region_hu += hu
-            mask_votes += votes  # type: ignore[operator]
-            spongy_fraction += frac  # type: ignore[operator]
-    assert region_hu is not None and mask_votes is not None and spongy_fraction is not None
-    region_hu /= n_sub
-    spongy_fraction /= n_sub
+    (region_hu, spongy_fraction), mask_fraction = average_over_slice(
+        spec, grid, lo, hi, protocol.slice_mm, n_sub, (lut, spongy))
     texture = NoiseBank(rng, region_hu.shape[1:], sigma_px=0.9 / pixel)
     region_hu += TRABECULAR_HU * spongy_fraction * texture.slices(region_hu.shape[0])
     z_sigma = 0.42 if n_sub == 1 else 0.0  # thick slices: the sub-slice average is the profile
@@ -163,12 +149,6 @@ def render_ct(spec: CaseSpec, compact: bool = False) -> tuple[Volume, Volume]:
         np.clip(np.rint(slab, out=slab), HU_MIN, HU_MAX, out=slab)
         image[k0:k1] = slab
     mask_full = np.zeros(grid.shape, dtype=np.uint8)
-    mask_full[:, lo[1]:hi[1], lo[0]:hi[0]] = mask_votes >= n_sub / 2
+    mask_full[:, lo[1]:hi[1], lo[0]:hi[0]] = mask_fraction >= 0.5
     return grid.volume(image, "CT"), grid.volume(mask_full, "SEG")
 
-
-def is_bone(labels: NDArray[np.uint8]) -> NDArray[np.bool_]:
-    """Whether labels are bone of any vertebra."""
-    table = np.zeros(256, dtype=bool)
-    table[list(BONE_LABELS)] = True
-    return table[labels]

@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from bcl_core.phantom.grid import Grid, affine_coords
-from bcl_core.phantom.paint import paint_labels
+from bcl_core.phantom.paint import average_over_slice
 from bcl_core.phantom.sites import COMPACT_MR_SHAPE, COMPACT_MR_SLICES, COMPACT_PIXEL_FACTOR
 from bcl_core.phantom.spec import CaseSpec, case_rng
 from bcl_core.phantom.tissues import mr_lookup
@@ -66,14 +66,8 @@ def render_mr(spec: CaseSpec, compact: bool = False) -> tuple[Volume, Volume]:
     densities = [v.density_hu for v in spec.anatomy.vertebrae]
     lut = mr_lookup(densities, [d.nucleus_signal for d in spec.anatomy.discs])
     hi = grid.shape[::-1]
-    signal = np.zeros(grid.shape, dtype=np.float32)
-    votes = np.zeros(grid.shape, dtype=np.float32)
-    for s in range(SUB_SLICES):
-        offset_mm = ((s + 0.5) / SUB_SLICES - 0.5) * protocol.slice_mm
-        labels, mask = paint_labels(spec, grid.shifted_k(offset_mm), (0, 0, 0), hi)
-        signal += lut[labels]
-        votes += mask
-    signal /= SUB_SLICES
+    (signal,), mask_fraction = average_over_slice(spec, grid, (0, 0, 0), hi, protocol.slice_mm,
+                                                  SUB_SLICES, (lut,))
     sigma_px = 0.45
     for axis in (1, 2):
         ndimage.gaussian_filter1d(signal, sigma_px, axis=axis, output=signal, truncate=3.0)
@@ -91,5 +85,5 @@ def render_mr(spec: CaseSpec, compact: bool = False) -> tuple[Volume, Volume]:
     imaginary = sigma * rng.standard_normal(grid.shape, dtype=np.float32)
     magnitude = np.sqrt(real * real + imaginary * imaginary)
     image = np.clip(np.rint(magnitude), 0, MR_MAX).astype(np.uint16)
-    mask_out: NDArray[np.uint8] = (votes >= SUB_SLICES / 2).astype(np.uint8)
+    mask_out: NDArray[np.uint8] = (mask_fraction >= 0.5).astype(np.uint8)
     return grid.volume(image, "MR"), grid.volume(mask_out, "SEG")

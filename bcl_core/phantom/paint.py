@@ -134,3 +134,39 @@ def paint_labels(spec: CaseSpec, grid: Grid, lo: Sequence[int], hi: Sequence[int
             if n == target:
                 view(mask, *box)[part] = True
     return labels, mask
+
+
+def average_over_slice(spec: CaseSpec, grid: Grid, lo: Sequence[int], hi: Sequence[int],
+                       thickness_mm: float, n_sub: int, tables: Sequence[NDArray[np.float32]],
+                       ) -> tuple[list[NDArray[np.float32]], NDArray[np.float32]]:
+    """Label lookups averaged over a slice's thickness (partial volume across the slice).
+
+    Parameters
+    ----------
+    spec, grid, lo, hi:
+        As :func:`paint_labels`.
+    thickness_mm:
+        Slice thickness; ``n_sub`` sub-slices are placed evenly across it.
+    tables:
+        Label -> value lookup tables (e.g. HU, T2 signal, "is cancellous bone").
+
+    Returns
+    -------
+    averages, mask_fraction:
+        One averaged array per table, and the fraction of sub-slices inside the target.
+    """
+    sums: list[NDArray[np.float32]] = []
+    votes = np.zeros((hi[2] - lo[2], hi[1] - lo[1], hi[0] - lo[0]), dtype=np.float32)
+    for s in range(n_sub):
+        offset_mm = ((s + 0.5) / n_sub - 0.5) * thickness_mm
+        labels, mask = paint_labels(spec, grid.shifted_k(offset_mm), lo, hi)
+        for n, table in enumerate(tables):
+            if s == 0:
+                sums.append(table[labels])
+            else:
+                sums[n] += table[labels]
+        votes += mask
+    for total in sums:
+        total /= n_sub
+    votes /= n_sub
+    return sums, votes

@@ -65,14 +65,6 @@ MR_T2: dict[Tissue, float] = {
     Tissue.TABLE_FOAM: 0.0, Tissue.BOWEL_GAS: 0.0, Tissue.LIGAMENT: 0.08,
 }
 
-#: Bone labels that belong to a vertebra (for masks and "is bone" tests).
-BONE_LABELS: frozenset[int] = frozenset(
-    [int(Tissue.CORTEX), int(Tissue.OEDEMA), int(Tissue.CLEFT), int(Tissue.IMPACTION)]
-    + list(range(CANCELLOUS_BASE, CANCELLOUS_BASE + MAX_VERTEBRAE))
-    + list(range(POSTERIOR_BASE, POSTERIOR_BASE + MAX_VERTEBRAE))
-)
-
-
 def ct_lookup(densities_hu: list[float], target_index: int) -> NDArray[np.float32]:
     """Label -> HU table for one patient.
 
