@@ -28,4 +28,6 @@ def _run() -> None:
         context.run_migrations()
 
 
-_run()
+# Alembic runs this file; a plain import (e.g. doctest collection) has no context to run in.
+if hasattr(context, "config"):
+    _run()
