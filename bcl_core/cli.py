@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import re
 import sys
 from collections.abc import Sequence
 
@@ -34,6 +35,33 @@ COMMAND_MODULES: tuple[str, ...] = (
 
 EXIT_OK = 0
 EXIT_ERROR = 2
+
+#: Options whose value is a point ``X,Y,Z`` that may start with a minus sign.
+POINT_OPTIONS: tuple[str, ...] = ("--ct-point", "--mr-point", "--point")
+_NUMBER_START = re.compile(r"^-(\d|\.\d)")
+
+
+def attach_negative_values(argv: Sequence[str], options: Sequence[str] = POINT_OPTIONS
+                           ) -> list[str]:
+    """Join ``--point -1,2,3`` into ``--point=-1,2,3`` so argparse does not read ``-1,2,3``
+    as an option (LPS coordinates are often negative).
+
+    Examples
+    --------
+    >>> attach_negative_values(["predict", "c", "--ct-point", "-1.5,2,-3"])
+    ['predict', 'c', '--ct-point=-1.5,2,-3']
+    """
+    out: list[str] = []
+    items = list(argv)
+    i = 0
+    while i < len(items):
+        if items[i] in options and i + 1 < len(items) and _NUMBER_START.match(items[i + 1]):
+            out.append(f"{items[i]}={items[i + 1]}")
+            i += 2
+            continue
+        out.append(items[i])
+        i += 1
+    return out
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``bcl`` with ``argv``; returns the process exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(attach_negative_values(sys.argv[1:] if argv is None else argv))
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",

@@ -1,0 +1,159 @@
+"""``bcl predict`` (one case) and ``bcl predict-batch`` (a ``bcl synth`` folder)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from bcl_core import SYNTHETIC_NOTICE
+from bcl_core.errors import BCLError, InputError
+from bcl_core.leakage import LEAKAGE_TYPES, TYPE_LABELS
+
+logger = logging.getLogger(__name__)
+
+#: predictions.csv columns (DESIGN.md public contract).
+PREDICTION_COLUMNS: tuple[str, ...] = (
+    "case_id", *(f"prob_{t}" for t in LEAKAGE_TYPES), *(f"call_{t}" for t in LEAKAGE_TYPES))
+ERROR_COLUMNS = ("case_id", "error")
+
+
+def parse_point(text: str) -> tuple[float, float, float]:
+    """Parse ``"X,Y,Z"`` (LPS mm) into three finite floats.
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        With a message saying what a point looks like.
+
+    Examples
+    --------
+    >>> parse_point("12.5,-30,410")
+    (12.5, -30.0, 410.0)
+    """
+    parts = [p.strip() for p in str(text).split(",")]
+    try:
+        values = tuple(float(p) for p in parts)
+    except ValueError:
+        values = ()
+    if len(values) != 3 or not all(abs(v) < 1e6 for v in values):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a point; give three numbers in LPS mm as X,Y,Z, e.g. 12.5,-30,410")
+    return values  # type: ignore[return-value]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``predict`` and ``predict-batch``."""
+    one = subparsers.add_parser(
+        "predict", help="predict cement leakage per type for one case",
+        description="Segment the marked vertebra on CT and MRI and estimate the probability of "
+                    "each leakage type. " + SYNTHETIC_NOTICE)
+    one.add_argument("case", type=Path, help="folder or zip holding the axial CT and sagittal MRI")
+    one.add_argument("--ct-point", required=True, type=parse_point, metavar="X,Y,Z",
+                     help="target vertebral body centre on the CT, LPS mm")
+    one.add_argument("--mr-point", required=True, type=parse_point, metavar="X,Y,Z",
+                     help="target vertebral body centre on the MRI, LPS mm (its own frame)")
+    one.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    one.set_defaults(func=run_predict)
+
+    batch = subparsers.add_parser(
+        "predict-batch", help="predict every case of a `bcl synth` folder (resumable)",
+        description="Run the prediction pipeline on each case folder (points from its "
+                    "truth.json) and write predictions.csv; cases already in the output are "
+                    "skipped, failures go to <out>.errors.csv.")
+    batch.add_argument("data", type=Path, help="`bcl synth` output folder")
+    batch.add_argument("--out", required=True, type=Path, help="predictions.csv to write")
+    batch.add_argument("--limit", type=int, default=None, help="only the first N cases")
+    batch.set_defaults(func=run_predict_batch)
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    """``bcl predict``."""
+    from bcl_core.case import load_case
+    from bcl_core.pipeline import predict_case
+
+    if not args.case.exists():
+        raise InputError(f"{args.case} does not exist; give the case folder or zip.")
+    case = load_case(args.case)
+    result = predict_case(case.ct, case.mr, args.ct_point, args.mr_point, with_maps=False)
+    document = result.to_json_dict()
+    if args.json:
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        return 0
+    lines = [f"BCL Predict model {result.model_version} on {result.provider}", ""]
+    for name in LEAKAGE_TYPES:
+        call = "HIGH" if result.calls[name] else "low"
+        lines.append(f"  {TYPE_LABELS[name]:<55} {result.probabilities[name]:6.1%}  "
+                     f"(threshold {result.thresholds[name]:.1%}) {call}")
+    lines += ["", f"  total {result.timings_s['total']:.2f} s", "",
+              "Model estimate, not a diagnosis. " + SYNTHETIC_NOTICE]
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0
+
+
+def _done_case_ids(path: Path) -> set[str]:
+    if not path.is_file():
+        return set()
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        if tuple(reader.fieldnames or ()) != PREDICTION_COLUMNS:
+            raise InputError(f"{path} exists but is not a predictions file of this tool; "
+                             "choose another --out or delete it.")
+        return {row["case_id"] for row in reader}
+
+
+def _append(path: Path, columns: tuple[str, ...], row: dict[str, Any]) -> None:
+    new = not path.is_file()
+    with path.open("a", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def prediction_row(case_id: str, probabilities: dict[str, float], calls: dict[str, int]
+                   ) -> dict[str, Any]:
+    """One predictions.csv row."""
+    row: dict[str, Any] = {"case_id": case_id}
+    row.update({f"prob_{t}": f"{probabilities[t]:.6f}" for t in LEAKAGE_TYPES})
+    row.update({f"call_{t}": int(calls[t]) for t in LEAKAGE_TYPES})
+    return row
+
+
+def run_predict_batch(args: argparse.Namespace) -> int:
+    """``bcl predict-batch``."""
+    from tqdm import tqdm
+
+    from bcl_core.pipeline import PipelineModels, predict_case
+    from bcl_core.train.cases import case_dirs, read_series, read_truth
+
+    cases = case_dirs(args.data)[: args.limit]
+    out: Path = args.out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    errors = out.with_suffix(".errors.csv")
+    done = _done_case_ids(out)
+    todo = [c for c in cases if c.name not in done]
+    models = PipelineModels.load()
+    failed = 0
+    for case_dir in tqdm(todo, desc="predict", unit="case", file=sys.stderr,
+                         disable=not todo):
+        try:
+            truth = read_truth(case_dir)
+            result = predict_case(read_series(case_dir / "ct"), read_series(case_dir / "mr"),
+                                  truth["ct_point_mm"], truth["mr_point_mm"], models=models,
+                                  with_maps=False)
+        except (BCLError, KeyError, ValueError) as exc:
+            failed += 1
+            logger.warning("%s: %s", case_dir.name, exc)
+            _append(errors, ERROR_COLUMNS, {"case_id": case_dir.name, "error": str(exc)})
+            continue
+        _append(out, PREDICTION_COLUMNS,
+                prediction_row(case_dir.name, dict(result.probabilities), dict(result.calls)))
+    sys.stderr.write(f"{len(todo) - failed} predicted, {len(done)} already done, {failed} failed"
+                     + (f" (see {errors})" if failed else "") + f"; wrote {out}\n")
+    predicted_in_total = len(done) + len(todo) - failed
+    return 0 if predicted_in_total > 0 else 2
