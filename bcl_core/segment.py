@@ -114,6 +114,9 @@ def segment_vertebra(volume: Volume, point_mm: ArrayLike, model: OnnxModel | Non
     model = model or model_for(volume)
     sidecar = model.sidecar
     spec, settings = sidecar.input, sidecar.require_segmentation()
+    if volume.modality.upper() in MODEL_FOR_MODALITY and volume.modality.upper() != spec.modality:
+        raise ModelError(f"{sidecar.name} segments {spec.modality} series; this series is "
+                         f"{volume.modality}. Use the {spec.modality} model's counterpart.")
     threshold = sidecar.threshold("mask")
     patch = extract_patch(volume, point, spec)
     batch = model_input(patch, point, spec, settings.guidance_sigma_mm)

@@ -90,6 +90,12 @@ def test_bad_point_and_unknown_modality(band_model: OnnxModel) -> None:
         segment_vertebra(other, [1.0, 1.0, 1.0])
 
 
+def test_model_of_the_other_modality_is_refused(band_model: OnnxModel) -> None:
+    case = make_toy_case(modality="MR", centre_mm=CENTRE)  # the band model is a CT model
+    with pytest.raises(ModelError, match="segments CT series; this series is MR"):
+        segment_vertebra(case.image, case.point_mm, band_model)
+
+
 def test_parse_point() -> None:
     assert parse_point(" 1, -2.5 ,3e1") == (1.0, -2.5, 30.0)
     for bad in ("1,2", "a,b,c", "1,2,nan", "1,2,3,4"):
