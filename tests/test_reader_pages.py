@@ -192,3 +192,27 @@ def test_coordinator_creates_an_account_and_sees_its_one_time_password_once(stud
     assert not app.code  # shown once
     users = app.dataframe[0].value
     assert "newreader" in set(users["username"])
+
+
+def test_admin_tabs_render_with_reads_labels_and_predictions(study_world):
+    from bcl_core.study import next_case, run_model, submit_read, submit_reference_read
+
+    db, study = study_world.db, study_world.study_id
+    case = next_case(db, study_world.token("reader"), study)
+    submit_read(db, study_world.token("reader"), study, case.case_id,
+                {"type1": 1, "type2": 0, "type3": 0, "type4": 0}, {"type1": 90}, 5.0)
+    for who in ("reference1", "reference2"):
+        submit_reference_read(db, study_world.token(who), study, case.case_id,
+                              {"type1": 1, "type2": 0, "type3": 0, "type4": 0})
+    run_model(db, study_world.token("coordinator"), study,
+              lambda dirs, target: ({"type1": 0.8, "type2": 0.1, "type3": 0.1, "type4": 0.1},
+                                    {"type1": 1, "type2": 0, "type3": 0, "type4": 0}), "m1")
+    app = _app(ADMIN_PAGE)
+    _login(app, "coordinator")
+    assert not app.exception
+    downloads = app.get("download_button")
+    assert len(downloads) == 3  # reads.csv, labels.csv, predictions.csv
+    app.button(key="prepare_imrmc").click().run()
+    assert not app.exception and len(app.get("download_button")) == 4
+    progress = next(d.value for d in app.dataframe if "done" in d.value.columns)
+    assert progress.set_index("username").loc["reader", "done"] == 1
