@@ -8,12 +8,6 @@ import sys
 import time
 from pathlib import Path
 
-from bcl_core.evaluation.analysis import evaluate
-from bcl_core.evaluation.loading import assemble
-from bcl_core.evaluation.report import write_report
-from bcl_core.evaluation.scorers import EvaluationSettings
-from bcl_core.stats import DEFAULT_RESAMPLES, DEFAULT_SEED
-
 logger = logging.getLogger(__name__)
 
 
@@ -37,9 +31,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--labels", required=True, type=Path, help="labels.csv")
     parser.add_argument("--reads", type=Path, default=None, help="reads.csv (long format), optional")
     parser.add_argument("--out", required=True, type=Path, help="output folder (created if needed)")
-    parser.add_argument("--bootstrap", type=_positive_int, default=DEFAULT_RESAMPLES,
-                        help=f"bootstrap resamples for F1 and Fleiss' kappa intervals (default {DEFAULT_RESAMPLES})")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"bootstrap seed (default {DEFAULT_SEED})")
+    # Defaults live in bcl_core.stats; resolved in run() so `bcl --help` need not import scipy.
+    parser.add_argument("--bootstrap", type=_positive_int, default=None,
+                        help="bootstrap resamples for F1 and Fleiss' kappa intervals "
+                             "(default: bcl_core.stats.DEFAULT_RESAMPLES)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="bootstrap seed (default: bcl_core.stats.DEFAULT_SEED)")
     parser.add_argument("--no-png", action="store_true", help="skip the matplotlib PNG figures")
     parser.set_defaults(func=run)
 
@@ -47,8 +44,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the evaluation; exit 0 on success (errors surface as BCLError, exit 2)."""
     start = time.perf_counter()
+    from bcl_core.evaluation.analysis import evaluate
+    from bcl_core.evaluation.loading import assemble
+    from bcl_core.evaluation.report import write_report
+    from bcl_core.evaluation.scorers import EvaluationSettings
+    from bcl_core.stats import DEFAULT_RESAMPLES, DEFAULT_SEED
+
+    resamples = DEFAULT_RESAMPLES if args.bootstrap is None else args.bootstrap
+    seed = DEFAULT_SEED if args.seed is None else args.seed
     data = assemble(args.pred, args.labels, args.reads)
-    result = evaluate(data, EvaluationSettings(n_resamples=args.bootstrap, seed=args.seed))
+    result = evaluate(data, EvaluationSettings(n_resamples=resamples, seed=seed))
     report = write_report(result, args.out, pngs=not args.no_png)
     sys.stdout.write(
         f"{report} ({len(data.case_ids)} cases, {len(data.reader_ids)} readers, "
