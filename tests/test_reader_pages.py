@@ -216,3 +216,14 @@ def test_admin_tabs_render_with_reads_labels_and_predictions(study_world):
     assert not app.exception and len(app.get("download_button")) == 4
     progress = next(d.value for d in app.dataframe if "done" in d.value.columns)
     assert progress.set_index("username").loc["reader", "done"] == 1
+
+
+def test_an_ended_session_sends_the_reader_back_to_login(study_world):
+    from bcl_core.study import logout
+
+    app = _app(READER_PAGE)
+    _login(app, "reader")
+    logout(study_world.db, app.session_state["study_token"])  # e.g. expired or reset
+    app.run()
+    assert any("log in again" in i.value for i in app.info)
+    assert app.text_input(key="study_login_username") is not None and not app.subheader

@@ -34,7 +34,7 @@ from bcl_core.study import (
     submit_reference_read,
 )
 from bcl_core.study.constants import Role
-from bcl_core.study.models import Read, ReferenceLabel, Study, User
+from bcl_core.study.models import Read, ReadAmendment, ReferenceLabel, Study, User
 
 
 @pytest.fixture
@@ -181,6 +181,8 @@ def test_injection_strings_in_every_text_field_are_stored_inertly(make_db, backe
         assert session.scalar(select(func.count(Study.id))) == 1 + len(INJECTIONS)
         assert session.scalar(select(func.count(Read.id))) == len(INJECTIONS)
         assert session.scalar(select(func.count(ReferenceLabel.id))) == len(INJECTIONS)
+        reasons = set(session.scalars(select(ReadAmendment.reason)))
+    assert reasons == {f"reason {p.replace(chr(0), '')}".strip() for p in INJECTIONS}
     notes = {lab.case_code: lab.note for lab in reference_labels(db, coordinator, study)}
     assert notes == {f"C{n + 1:04d}": p.replace("\x00", "").strip()
                      for n, p in enumerate(INJECTIONS)}
