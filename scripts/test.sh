@@ -7,10 +7,13 @@ cd "$(dirname "$0")/.."
 python3 -m pip install -q --disable-pip-version-check -r requirements-dev.txt -e . || {
   echo "error: pip install failed" >&2; exit 1; }
 
-# System packages and services the tests use (browser, database), when missing.
-if [ -x scripts/test_services.sh ]; then
-  source scripts/test_services.sh || { echo "error: test services failed to start" >&2; exit 1; }
-fi
+# System packages and services the tests use, when missing: PostgreSQL for the reader-study
+# tests (exports BCL_TEST_POSTGRES_URL), Debian's chromium for the browser test.
+for helper in scripts/test_services.sh scripts/test_browser_deps.sh; do
+  if [ -f "$helper" ]; then
+    source "$helper" || { echo "error: $helper failed" >&2; exit 1; }
+  fi
+done
 
 python3 -m pytest "$@"
 rc=$?
