@@ -83,7 +83,7 @@ class FusionTrainConfig:
     """Hyper-parameters of one training run (written into the sidecar for provenance)."""
 
     modalities: tuple[str, ...] = ("ct", "mr")
-    epochs: int = 30
+    epochs: int = 20
     batch_size: int = 16
     learning_rate: float = 1e-3
     weight_decay: float = 1e-4
@@ -93,8 +93,9 @@ class FusionTrainConfig:
     seed: int = 0
     threads: int = 2
     max_shift_voxels: int = 3
-    #: Tensor dims (of ``(B, 1, k, j, i)``) that run left-right on the CT and MR crop grids.
-    left_right_dims: tuple[int, int] = (4, 2)
+    #: Tensor dims (of ``(B, 1, k, j, i)``) that run left-right on the CT and MR crop grids
+    #: (both crops are on identity-direction LPS grids: i runs right to left).
+    left_right_dims: tuple[int, int] = (4, 4)
 
 
 @dataclass

@@ -1,0 +1,117 @@
+"""``bcl train fusion`` and ``bcl train card`` (targets of ``bcl train``; torch imported lazily)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from bcl_core.errors import InputError
+
+
+def parse_synthetic_source(text: str) -> tuple[str, str, int, int]:
+    """Parse ``NAME:SITE:SEED:N`` (a synthetic test set made in memory).
+
+    Examples
+    --------
+    >>> parse_synthetic_source("external:external:3000:300")
+    ('external', 'external', 3000, 300)
+    """
+    parts = text.split(":")
+    try:
+        name, site, seed, n = parts[0], parts[1], int(parts[2]), int(parts[3])
+    except (IndexError, ValueError):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not NAME:SITE:SEED:N, e.g. external:external:3000:300") from None
+    if len(parts) != 4 or not name or site not in ("internal", "prospective", "external") \
+            or seed < 0 or n < 1:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give NAME:SITE:SEED:N with SITE internal, prospective or external")
+    return name, site, seed, n
+
+
+def parse_folder_source(text: str) -> tuple[str, Path]:
+    """Parse ``NAME=DIR`` (a test set folder in ``bcl synth`` layout)."""
+    name, sep, folder = text.partition("=")
+    if not sep or not name or not folder:
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=DIR, e.g. external=data/ext")
+    return name, Path(folder)
+
+
+def register_fusion(targets: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``bcl train fusion``."""
+    parser = targets.add_parser(
+        "fusion", help="CT+MRI fusion classifier for leakage types I-IV (+ ablations)",
+        description="Train the intermediate-fusion classifier (and the CT-only and MRI-only "
+                    "ablations) on classifier crops made by the pipeline; writes fusion.onnx, "
+                    "fusion.json (sidecar), fusion.pt, fusion.metrics.json and model_card.json.")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", type=Path, help="development cases (`bcl synth` layout)")
+    source.add_argument("--synthetic-cases", type=int, metavar="N",
+                        help="make N internal-site synthetic development cases in memory")
+    parser.add_argument("--out", required=True, type=Path, help="output folder (e.g. models/)")
+    parser.add_argument("--seed", type=int, default=0, help="data and training seed")
+    parser.add_argument("--test", action="append", default=[], type=parse_folder_source,
+                        metavar="NAME=DIR", help="test set folder (repeatable)")
+    parser.add_argument("--synthetic-test", action="append", default=[],
+                        type=parse_synthetic_source, metavar="NAME:SITE:SEED:N",
+                        help="synthetic test set made in memory (repeatable)")
+    parser.add_argument("--mask-source", choices=("model", "truth"), default="model",
+                        help="masks for folder cases: the segmentation models (default) or the "
+                             "truth masks beside the series")
+    parser.add_argument("--cache", type=Path, default=Path("data/fusion_cache"),
+                        help="crop cache folder (reused when present)")
+    # Hyper-parameter defaults live in FusionTrainConfig; None keeps them.
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--no-ablations", action="store_true",
+                        help="train only the fusion model")
+    parser.set_defaults(func=run_fusion)
+
+
+def register_card(targets: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``bcl train card``."""
+    parser = targets.add_parser("card", help="rebuild models/model_card.json from the sidecars")
+    parser.add_argument("--models", type=Path, default=Path("models"))
+    parser.set_defaults(func=run_card)
+
+
+def run_fusion(args: argparse.Namespace) -> int:
+    """Run ``bcl train fusion``."""
+    from bcl_core.model_card import write_model_card
+    from bcl_core.train.fusion import FusionTrainConfig
+    from bcl_core.train.fusion_run import DataSource, FusionRunConfig, run_fusion_training
+
+    if args.data is not None and not args.data.is_dir():
+        raise InputError(f"{args.data} is not a folder; generate cases with `bcl synth`.")
+    development = (DataSource("internal", folder=args.data, mask_source=args.mask_source)
+                   if args.data is not None else
+                   DataSource("internal", site="internal", seed=args.seed,
+                              n_cases=args.synthetic_cases))
+    tests = [DataSource(name, folder=folder, mask_source=args.mask_source)
+             for name, folder in args.test]
+    tests += [DataSource(name, site=site, seed=seed, n_cases=n)
+              for name, site, seed, n in args.synthetic_test]
+    config = FusionRunConfig(
+        out_dir=args.out, cache_dir=args.cache, development=development, tests=tests,
+        train=FusionTrainConfig(seed=args.seed, **{
+            key: value for key, value in (("epochs", args.epochs),
+                                          ("batch_size", args.batch_size),
+                                          ("threads", args.threads)) if value is not None}),
+        ablations=not args.no_ablations)
+    metrics = run_fusion_training(
+        config, progress=lambda text: sys.stderr.write(text + "\n"))
+    write_model_card(args.out)
+    sys.stdout.write(json.dumps({"export": metrics["export"],
+                                 "total_seconds": metrics["total_seconds"]}) + "\n")
+    return 0
+
+
+def run_card(args: argparse.Namespace) -> int:
+    """Run ``bcl train card``."""
+    from bcl_core.model_card import write_model_card
+
+    sys.stdout.write(f"{write_model_card(args.models)}\n")
+    return 0
