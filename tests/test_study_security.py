@@ -109,8 +109,8 @@ def test_a_prediction_reader_never_sees_model_outputs_labels_or_other_reads(make
     world = build_world(make_db("sqlite"))
     db, study, coordinator = world.db, world.study_id, world.token("coordinator")
     secret_probability = 0.7312946
-    run_model(db, coordinator, study,
-              lambda dirs, target: ({t: secret_probability for t in calls(0, 0, 0, 0)}, calls(1, 1, 1, 1)),
+    probabilities = dict.fromkeys(calls(0, 0, 0, 0), secret_probability)
+    run_model(db, coordinator, study, lambda dirs, target: (probabilities, calls(1, 1, 1, 1)),
               "secret-model-v9")
     for case_id in world.case_ids:
         submit_read(db, world.token("reader2"), study, case_id, calls(1, 1, 1, 1),

@@ -48,12 +48,12 @@ from bcl_core.study.studies import assign_reader, create_study, list_studies, st
 PUBLIC_FUNCTIONS = ("bootstrap_coordinator", "login", "logout", "change_password")
 
 __all__ = [
-    "LEAK_TYPES", "PUBLIC_FUNCTIONS", "SERVICE_REGISTRY", "Role", "ServiceSpec", "StudyDatabase",
-    "adjudicate", "adjudication_queue", "allow_amendment", "assign_reader",
+    "LEAK_TYPES", "PUBLIC_FUNCTIONS", "Role", "SERVICE_REGISTRY", "ServiceSpec",
+    "StudyDatabase", "adjudicate", "adjudication_queue", "allow_amendment", "assign_reader",
     "bootstrap_coordinator", "change_password", "create_study", "create_user",
     "database_from_env", "import_cases", "import_predictions_csv", "import_reference_labels",
-    "imrmc_input", "labels_csv", "list_cases", "list_predictions", "list_studies", "list_users", "login",
-    "logout", "long_csv", "my_progress", "predictions_csv", "my_reads", "next_case", "reader_reads",
-    "reader_score", "reference_labels", "reset_password", "run_model", "set_active",
-    "study_progress", "submit_read", "submit_reference_read",
+    "imrmc_input", "labels_csv", "list_cases", "list_predictions", "list_studies",
+    "list_users", "login", "logout", "long_csv", "my_progress", "my_reads", "next_case",
+    "predictions_csv", "reader_reads", "reader_score", "reference_labels", "reset_password",
+    "run_model", "set_active", "study_progress", "submit_read", "submit_reference_read",
 ]

@@ -4,8 +4,8 @@ Every service function is declared with :func:`service`, naming the roles allowe
 The wrapper resolves the caller's session token, refuses any other role with
 :class:`~bcl_core.errors.PermissionDeniedError` before the function body runs, and runs the body
 in one transaction. The public signature is ``fn(db, token, *args)``; the body receives a
-:class:`ServiceContext` and ``*args``. :data:`SERVICE_REGISTRY` lists every service function with its
-roles, so the tests can try each one with every other role.
+:class:`ServiceContext` and ``*args``. :data:`SERVICE_REGISTRY` lists every service function
+with its roles, so the tests can try each one with every other role.
 """
 
 from __future__ import annotations

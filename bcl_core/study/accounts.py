@@ -61,7 +61,8 @@ def reset_password(ctx: ServiceContext, username: str) -> NewUser:
     user.must_change_password = True
     user.failed_logins = 0
     user.locked_until = None
-    for auth_session in ctx.session.scalars(select(AuthSession).where(AuthSession.user_id == user.id)):
+    sessions = select(AuthSession).where(AuthSession.user_id == user.id)
+    for auth_session in ctx.session.scalars(sessions):
         auth_session.revoked = True
     ctx.audit("reset_password", f"user_id={user.id}")
     return NewUser(user.id, user.username, Role(user.role), password)
