@@ -14,15 +14,15 @@ st.set_page_config(page_title="BCL Predict", page_icon="🦴", layout="wide")
 
 PAGES = {
     "Clinic": [
-        st.Page("pages/consult.py", title="Consult", icon="🩻", default=True),
-        st.Page("pages/patient_view.py", title="Patient view", icon="🧑"),
+        st.Page("pages/consult.py", title="Consult", icon=":material/stethoscope:", default=True),
+        st.Page("pages/patient_view.py", title="Patient view", icon=":material/person:"),
     ],
     "Research": [
-        st.Page("pages/reader_study.py", title="Reader study", icon="📝"),
-        st.Page("pages/study_admin.py", title="Study admin", icon="🗂️"),
-        st.Page("pages/evaluation.py", title="Evaluation", icon="📈"),
+        st.Page("pages/reader_study.py", title="Reader study", icon=":material/edit_note:"),
+        st.Page("pages/study_admin.py", title="Study admin", icon=":material/admin_panel_settings:"),
+        st.Page("pages/evaluation.py", title="Evaluation", icon=":material/analytics:"),
     ],
-    "About": [st.Page("pages/about.py", title="About the model", icon="ℹ️")],
+    "About": [st.Page("pages/about.py", title="About the model", icon=":material/info:")],
 }
 
 

@@ -177,7 +177,8 @@ def _viewers(consult: ConsultCase) -> None:
             heat = found.maps.get(head) if found is not None and head != NO_MAP else None
             state = viewer_widget(volume, key=f"consult_{role}", title=ROLE_NAMES[role].upper(),
                                   planes=VIEWER_PLANES[role], mask=mark.mask, heatmap=heat,
-                                  point_mm=mark.point_mm, clickable=True)
+                                  point_mm=mark.point_mm, clickable=True,
+                                  image_width="stretch")
             if state.clicked_mm is not None and is_new_click(consult, role, state.click):
                 _mark(consult, role, state.clicked_mm)
             _mark_feedback(consult, role)
@@ -245,8 +246,8 @@ def _results(consult: ConsultCase) -> None:
     columns = st.columns(len(LEAKAGE_TYPES))
     for column, name in zip(columns, LEAKAGE_TYPES, strict=True):
         column.metric(TYPE_LABELS[name].split(":")[0], f"{100 * result.probabilities[name]:.1f} %",
-                      "high" if result.calls[name] else "low",
-                      delta_color="inverse" if result.calls[name] else "off",
+                      "high" if result.calls[name] else "low", delta_arrow="off",
+                      delta_color="red" if result.calls[name] else "gray", border=True,
                       help=f"{TYPE_LABELS[name]}; threshold "
                            f"{100 * result.thresholds[name]:.1f} %")
     table = pd.DataFrame(probabilities_table(result))
@@ -254,7 +255,7 @@ def _results(consult: ConsultCase) -> None:
         "Probability": st.column_config.NumberColumn(format="%.3f"),
         "Threshold": st.column_config.NumberColumn(format="%.3f")})
     st.plotly_chart(probability_chart(result), width="stretch")
-    timings = ", ".join(f"{STAGE_LABELS.get(k, k).lower()} {v:.2f} s"
+    timings = "; ".join(f"{STAGE_LABELS.get(k, k)} {v:.2f} s"
                         for k, v in result.timings_s.items() if k != "total")
     st.caption(f"Model {result.model_name} {result.model_version} on {result.provider}. "
                f"Time {result.timings_s.get('total', 0):.1f} s ({timings}).")

@@ -88,6 +88,7 @@ def viewer_widget(
     heatmap: Volume | None = None,
     point_mm: ArrayLike | None = None,
     clickable: bool = False,
+    image_width: int | str | None = None,
 ) -> ViewerState:
     """Show ``volume`` with plane, slice (mm) and window controls; returns what is shown.
 
@@ -105,6 +106,8 @@ def viewer_widget(
         Overlays (see :func:`bcl_core.viewer.render_slice`).
     clickable:
         Report the patient point of a click on the image (for marking the vertebra).
+    image_width:
+        Display width: pixels, ``"stretch"`` (the column's width) or ``None`` (the image's own).
     """
     if title:
         st.markdown(f"**{title}**")
@@ -128,11 +131,11 @@ def viewer_widget(
     if clickable:
         from streamlit_image_coordinates import streamlit_image_coordinates
 
-        click = streamlit_image_coordinates(rendered.rgb, key=f"{key}_click")
+        click = streamlit_image_coordinates(rendered.rgb, key=f"{key}_click", width=image_width)
         st.caption(caption)
         if click:
             scale = rendered.rgb.shape[1] / max(1, click.get("width") or rendered.rgb.shape[1])
             clicked = rendered.pixel_to_mm(click["y"] * scale, click["x"] * scale)
     else:
-        st.image(rendered.rgb, caption=caption)
+        st.image(rendered.rgb, caption=caption, width=image_width or "content")
     return ViewerState(rendered, window, clicked, click or None)
