@@ -79,11 +79,17 @@ def _users_tab() -> None:
         username = st.text_input("Username", key="new_username")
         role = st.selectbox("Role", [r.value for r in Role], key="new_user_role",
                             format_func=lambda r: r.replace("_", " "))
+        identity = st.text_input("Organisation e-mail (single sign-on; leave empty for a "
+                                 "password account)", key="new_user_identity")
         if st.form_submit_button("Create account"):
-            created = session.call(create_user, username, role)
-            if created is not None:
+            created = session.call(create_user, username, role, identity.strip() or None)
+            if created is not None and created.one_time_password:
                 st.session_state[session.NEW_PASSWORD_SHOWN] = (created.username,
                                                                 created.one_time_password)
+                st.rerun()
+            elif created is not None:
+                st.session_state[session.NOTICE] = (f"{created.username} signs in with the "
+                                                    "organisation login.")
                 st.rerun()
     users = session.call(list_users) or []
     _table(users)

@@ -227,3 +227,26 @@ def test_an_ended_session_sends_the_reader_back_to_login(study_world):
     app.run()
     assert any("log in again" in i.value for i in app.info)
     assert app.text_input(key="study_login_username") is not None and not app.subheader
+
+
+def test_organisation_login_is_offered_only_when_configured(study_world):
+    plain = _app(READER_PAGE)
+    assert not [b for b in plain.button if b.key == "study_sso"]
+    configured = AppTest.from_file(READER_PAGE, default_timeout=60)
+    configured.secrets["auth"] = {"redirect_uri": "http://localhost:8501/oauth2callback",
+                                  "cookie_secret": "x" * 32, "client_id": "bcl",
+                                  "client_secret": "s", "server_metadata_url":
+                                  "https://idp.example/.well-known/openid-configuration"}
+    configured.run()
+    assert not configured.exception
+    assert [b for b in configured.button if b.key == "study_sso"]
+
+
+def test_coordinator_links_an_account_to_the_organisation_login(study_world):
+    app = _app(ADMIN_PAGE)
+    _login(app, "coordinator")
+    app.text_input(key="new_username").input("sso.ann")
+    app.text_input(key="new_user_identity").input("ann@hospital.example")
+    next(b for b in app.button if b.label == "Create account").click().run()
+    assert not app.exception and not app.code  # no password to show
+    assert any("organisation login" in i.value for i in app.info)

@@ -27,7 +27,9 @@ from bcl_core.study import (
     imrmc_input,
     labels_csv,
     list_studies,
+    list_users,
     login,
+    login_external,
     long_csv,
     my_progress,
     my_reads,
@@ -37,6 +39,7 @@ from bcl_core.study import (
     reference_labels,
     reset_password,
     run_model,
+    set_active,
     study_progress,
     submit_read,
     submit_reference_read,
@@ -94,6 +97,25 @@ def test_lockout_after_repeated_failures_and_coordinator_reset(world):
 def test_unknown_user_gets_the_same_message_as_a_wrong_password(world):
     with pytest.raises(AuthenticationError, match="^Wrong username or password.$"):
         login(world.db, "nobody", PASSWORD)
+
+
+def test_organisation_login_opens_a_session_for_the_linked_account_only(world):
+    created = create_user(world.db, world.token("coordinator"), "sso.reader", Role.READER,
+                          " Ann.Reader@Hospital.example ")
+    assert created.one_time_password == ""  # no password to hand over
+    session = login_external(world.db, "ann.reader@hospital.example")
+    assert session.username == "sso.reader" and not session.must_change_password
+    assert list_studies(world.db, session.token) == []  # a working session, role checks apply
+    with pytest.raises(AuthenticationError, match="No active study account"):
+        login_external(world.db, "someone.else@hospital.example")
+    with pytest.raises(ConflictError, match="linked to another account"):
+        create_user(world.db, world.token("coordinator"), "sso.two", Role.READER,
+                    "ann.reader@hospital.example")
+    set_active(world.db, world.token("coordinator"), "sso.reader", False)
+    with pytest.raises(AuthenticationError):
+        login_external(world.db, "ann.reader@hospital.example")
+    users = {u.username: u for u in list_users(world.db, world.token("coordinator"))}
+    assert users["sso.reader"].external_identity == "ann.reader@hospital.example"
 
 
 def test_sessions_expire(world):

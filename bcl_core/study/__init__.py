@@ -15,7 +15,13 @@ from __future__ import annotations
 
 from bcl_core.study.access import SERVICE_REGISTRY, ServiceSpec
 from bcl_core.study.accounts import create_user, list_users, reset_password, set_active
-from bcl_core.study.auth import bootstrap_coordinator, change_password, login, logout
+from bcl_core.study.auth import (
+    bootstrap_coordinator,
+    change_password,
+    login,
+    login_external,
+    logout,
+)
 from bcl_core.study.cases import import_cases, list_cases
 from bcl_core.study.constants import LEAK_TYPES, Role
 from bcl_core.study.db import StudyDatabase, database_from_env
@@ -45,7 +51,9 @@ from bcl_core.study.reference import (
 from bcl_core.study.studies import assign_reader, create_study, list_studies, study_progress
 
 #: Functions callable without a session (they establish or end one).
-PUBLIC_FUNCTIONS = ("bootstrap_coordinator", "login", "logout", "change_password")
+PUBLIC_FUNCTIONS = (
+    "bootstrap_coordinator", "login", "login_external", "logout", "change_password",
+)
 
 __all__ = [
     "LEAK_TYPES", "PUBLIC_FUNCTIONS", "Role", "SERVICE_REGISTRY", "ServiceSpec",
@@ -53,7 +61,8 @@ __all__ = [
     "bootstrap_coordinator", "change_password", "create_study", "create_user",
     "database_from_env", "import_cases", "import_predictions_csv", "import_reference_labels",
     "imrmc_input", "labels_csv", "list_cases", "list_predictions", "list_studies",
-    "list_users", "login", "logout", "long_csv", "my_progress", "my_reads", "next_case",
-    "predictions_csv", "reader_reads", "reader_score", "reference_labels", "reset_password",
-    "run_model", "set_active", "study_progress", "submit_read", "submit_reference_read",
+    "list_users", "login", "login_external", "logout", "long_csv", "my_progress", "my_reads",
+    "next_case", "predictions_csv", "reader_reads", "reader_score", "reference_labels",
+    "reset_password", "run_model", "set_active", "study_progress", "submit_read",
+    "submit_reference_read",
 ]

@@ -22,8 +22,12 @@ def _user(ctx: ServiceContext, username: str) -> User:
 
 
 @service(Role.COORDINATOR, write=True)
-def create_user(ctx: ServiceContext, username: str, role: Role | str) -> NewUser:
+def create_user(ctx: ServiceContext, username: str, role: Role | str,
+                external_identity: str | None = None) -> NewUser:
     """Create an account with a one-time password (show it once to the new user).
+
+    With ``external_identity`` (the e-mail at the organisation's OIDC provider) the account
+    signs in through the organisation login instead and gets no usable password.
 
     Raises
     ------
@@ -38,7 +42,8 @@ def create_user(ctx: ServiceContext, username: str, role: Role | str) -> NewUser
         raise StudyError(
             f"Unknown role {role!r}; use one of: " + ", ".join(r.value for r in Role) + "."
         ) from None
-    return create_account(ctx.session, ctx.db.password_hasher, username, role, ctx.actor.user_id)
+    return create_account(ctx.session, ctx.db.password_hasher, username, role, ctx.actor.user_id,
+                          external_identity)
 
 
 @service(Role.COORDINATOR)
@@ -47,7 +52,8 @@ def list_users(ctx: ServiceContext) -> list[UserInfo]:
     now = utcnow()
     return [
         UserInfo(u.id, u.username, Role(u.role), u.active,
-                 u.locked_until is not None and u.locked_until > now, u.must_change_password)
+                 u.locked_until is not None and u.locked_until > now, u.must_change_password,
+                 u.external_identity)
         for u in ctx.session.scalars(select(User).order_by(User.username))
     ]
 

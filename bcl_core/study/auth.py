@@ -60,21 +60,45 @@ def check_new_password(password: str) -> None:
         raise StudyError(f"Choose a password of at least {MIN_PASSWORD_LENGTH} characters.")
 
 
+def normalise_identity(identity: str) -> str:
+    """An OIDC identity (e-mail) as stored: stripped, lower-case, sanity-checked.
+
+    Raises
+    ------
+    StudyError
+        If it does not look like an e-mail address.
+    """
+    text = identity.strip().lower()
+    if not 3 <= len(text) <= 255 or "@" not in text or any(c.isspace() for c in text):
+        raise StudyError("An organisation login is identified by its e-mail address.")
+    return text
+
+
 def create_account(
-    session: Session, hasher: PasswordHasher, username: str, role: Role, created_by: int | None
+    session: Session, hasher: PasswordHasher, username: str, role: Role, created_by: int | None,
+    external_identity: str | None = None,
 ) -> NewUser:
-    """Insert an account with a one-time password (shared by bootstrap and the coordinator)."""
+    """Insert an account (shared by bootstrap and the coordinator).
+
+    A password account gets a one-time password. An account linked to an organisation login
+    (``external_identity``) gets an unusable random password instead and signs in through
+    :func:`login_external` only; its ``one_time_password`` is empty.
+    """
     name = check_username(username)
     if session.scalar(select(User.id).where(User.username == name)) is not None:
         raise ConflictError(f"The username {name!r} is taken; choose another.")
-    password = new_one_time_password()
+    identity = None if external_identity is None else normalise_identity(external_identity)
+    if identity is not None and session.scalar(
+            select(User.id).where(User.external_identity == identity)) is not None:
+        raise ConflictError("That organisation login is linked to another account already.")
+    password = new_one_time_password() if identity is None else secrets.token_urlsafe(32)
     user = User(username=name, role=Role(role).value, password_hash=hasher.hash(password),
-                must_change_password=True)
+                must_change_password=identity is None, external_identity=identity)
     session.add(user)
     session.flush()
     session.add(AuditEvent(user_id=created_by, action="create_user",
-                           detail=f"user_id={user.id} role={user.role}"))
-    return NewUser(user.id, name, Role(user.role), password)
+                           detail=f"user_id={user.id} role={user.role} sso={identity is not None}"))
+    return NewUser(user.id, name, Role(user.role), password if identity is None else "")
 
 
 def bootstrap_coordinator(db: StudyDatabase, username: str) -> NewUser:
@@ -136,15 +160,48 @@ def login(db: StudyDatabase, username: str, password: str) -> LoginResult:
         user.locked_until = None
         if db.password_hasher.check_needs_rehash(user.password_hash):
             user.password_hash = db.password_hasher.hash(password)
-        token = secrets.token_urlsafe(32)
-        expires = now + db.session_ttl
-        session.add(AuthSession(user_id=user.id, token_sha256=token_digest(token),
-                                expires_at=expires))
-        session.add(AuditEvent(user_id=user.id, action="login"))
-        return LoginResult(token, user.username, Role(user.role), user.must_change_password,
-                           expires)
+        return _open_session(session, db, user, "login")
 
     # The failure count must be committed, so failures are returned, then raised.
+    outcome = db.run(work, write=True)
+    if isinstance(outcome, str):
+        raise AuthenticationError(outcome)
+    return outcome
+
+
+def _open_session(session: Session, db: StudyDatabase, user: User, action: str) -> LoginResult:
+    token = secrets.token_urlsafe(32)
+    expires = utcnow() + db.session_ttl
+    session.add(AuthSession(user_id=user.id, token_sha256=token_digest(token), expires_at=expires))
+    session.add(AuditEvent(user_id=user.id, action=action))
+    return LoginResult(token, user.username, Role(user.role), user.must_change_password, expires)
+
+
+def login_external(db: StudyDatabase, identity: str) -> LoginResult:
+    """Open a session for the account linked to an organisation login (OIDC, ``st.login``).
+
+    Only for a caller that has verified ``identity`` with the identity provider (the app, after
+    ``st.login``): this function trusts it.
+
+    Raises
+    ------
+    AuthenticationError
+        If no active, unlocked account is linked to ``identity``.
+    """
+    try:
+        key = normalise_identity(identity)
+    except StudyError as exc:
+        raise AuthenticationError(str(exc)) from exc
+
+    def work(session: Session) -> LoginResult | str:
+        user = session.scalar(select(User).where(User.external_identity == key))
+        if user is None or not user.active:
+            return ("No active study account is linked to this organisation login; ask the "
+                    "study coordinator.")
+        if user.locked_until is not None and user.locked_until > utcnow():
+            return "The account is locked; ask the study coordinator."
+        return _open_session(session, db, user, "login_sso")
+
     outcome = db.run(work, write=True)
     if isinstance(outcome, str):
         raise AuthenticationError(outcome)

@@ -92,6 +92,9 @@ class User(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
+    #: Identity at the organisation's OIDC provider (its e-mail), for single sign-on.
+    external_identity: Mapped[str | None] = mapped_column(String(255), unique=True,
+                                                          nullable=True)
     role: Mapped[str] = mapped_column(String(32))
     password_hash: Mapped[str] = mapped_column(String(255))
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=True)

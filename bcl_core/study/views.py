@@ -47,6 +47,7 @@ class UserInfo:
     active: bool
     locked: bool
     must_change_password: bool
+    external_identity: str | None = None
 
 
 @dataclass(frozen=True)

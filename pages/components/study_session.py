@@ -14,7 +14,14 @@ from typing import TypeVar
 import streamlit as st
 
 from bcl_core.errors import AuthenticationError, BCLError
-from bcl_core.study import StudyDatabase, change_password, list_studies, login, logout
+from bcl_core.study import (
+    StudyDatabase,
+    change_password,
+    list_studies,
+    login,
+    login_external,
+    logout,
+)
 from bcl_core.study.constants import MIN_PASSWORD_LENGTH, Role
 from bcl_core.study.db import DATA_DIR_ENV, DATABASE_URL_ENV, DEFAULT_DATA_DIR
 from bcl_core.study.views import StudyInfo
@@ -79,7 +86,34 @@ def call(function: Callable[..., T], *args: object, **kwargs: object) -> T | Non
     return None
 
 
+def sso_configured() -> bool:
+    """Whether an OIDC provider is configured for ``st.login`` (``[auth]`` in secrets)."""
+    try:
+        return "auth" in st.secrets
+    except Exception:  # noqa: BLE001 - no secrets file at all: no single sign-on
+        return False
+
+
+def _sso_login() -> bool:
+    """Offer the organisation login; once the provider vouches for the user, open a session."""
+    if not sso_configured():
+        return False
+    if not st.user.get("is_logged_in", False):
+        st.button("Log in with your organisation account", key="study_sso", on_click=st.login)
+        return False
+    try:
+        result = login_external(get_database(), str(st.user.get("email") or ""))
+    except BCLError as exc:
+        st.error(str(exc))
+        return False
+    st.session_state.update({TOKEN: result.token, USERNAME: result.username,
+                             ROLE: result.role.value, MUST_CHANGE_PASSWORD: False})
+    return True
+
+
 def _login_form() -> None:
+    if _sso_login():
+        st.rerun()
     with st.form("study_login"):
         username = st.text_input("Username", key="study_login_username")
         password = st.text_input("Password", type="password", key="study_login_password")
@@ -137,6 +171,8 @@ def require_login(allowed: tuple[Role, ...]) -> Role | None:
         if st.button("Log out", key="study_logout"):
             logout(get_database(), st.session_state[TOKEN])
             clear_login()
+            if sso_configured() and st.user.get("is_logged_in", False):
+                st.logout()
             st.rerun()
     if role not in allowed:
         st.warning("This page is not for your role; use the "
