@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 
 from bcl_core.errors import PhantomError
 from bcl_core.phantom.features import RiskFeatures
+from bcl_core.phantom.ribs import Rib
 
 #: Levels the generator models, top to bottom.
 LEVEL_NAMES: tuple[str, ...] = ("T5", "T6", "T7", "T8", "T9", "T10", "T11", "T12", "L1", "L2",
@@ -152,6 +153,8 @@ class Anatomy:
         Subcutaneous fat thickness.
     conus_z:
         Anatomy ``z`` below which the cord has ended (cauda equina: CSF only).
+    ribs:
+        The thoracic vertebrae's ribs.
     blobs:
         Abdominal bowel gas and fat pockets (ellipsoids): ``(x, y, z, half_x, half_y, half_z,
         "gas" | "fat")`` with ``x, y`` relative to the trunk outline centre.
@@ -166,6 +169,7 @@ class Anatomy:
     fat_mm: float
     conus_z: float
     blobs: tuple[tuple[float, float, float, float, float, float, str], ...] = ()
+    ribs: tuple[Rib, ...] = ()
 
     @property
     def target(self) -> Vertebra:
@@ -380,9 +384,48 @@ def sample_anatomy(rng: np.random.Generator, target_level: str, features: RiskFe
     conus_level = ("T12", "L1", "L2")[int(rng.choice(3, p=(0.2, 0.55, 0.25)))]
     conus_v = next((v for v in vertebrae if v.level == conus_level), None)
     conus_z = conus_v.center[2] if conus_v is not None else vertebrae[-1].center[2] - 40
+    body_center_xy = (float(target.center[0] + rng.normal(0, 3)), float(body_center_y))
+    ribs = tuple(rib for v in vertebrae if v.level.startswith("T")
+                 for rib in place_ribs(v, body_center_xy, (body_a - fat_mm - 9.0,
+                                                           body_b - fat_mm - 9.0)))
     return Anatomy(
         vertebrae=tuple(vertebrae), discs=tuple(discs), target_index=target_pos,
         segment_levels=tuple(segment), body_half_axes=(body_a, body_b),
-        body_center_xy=(float(target.center[0] + rng.normal(0, 3)), float(body_center_y)),
-        fat_mm=fat_mm, conus_z=float(conus_z), blobs=tuple(blobs),
+        body_center_xy=body_center_xy, fat_mm=fat_mm, conus_z=float(conus_z),
+        blobs=tuple(blobs), ribs=ribs,
     )
+
+
+#: Where each thoracic rib's shaft ends (arc angle, deg; 0 is lateral, negative anterior) and
+#: how far it descends: the lower ribs are short ("floating") and flatter.
+RIB_ENDS: dict[str, tuple[float, float]] = {
+    "T11": (5.0, 30.0), "T12": (35.0, 18.0),
+}
+RIB_END_DEFAULT = (-40.0, 55.0)
+
+
+def place_ribs(v: Vertebra, trunk_center: tuple[float, float],
+               arc_half_axes: tuple[float, float]) -> tuple[Rib, Rib]:
+    """The left and right ribs of thoracic vertebra ``v`` (deterministic from its geometry)."""
+    end_deg, drop = RIB_ENDS.get(v.level, RIB_END_DEFAULT)
+    ribs = []
+    a_arc, b_arc = arc_half_axes
+    for side in (1.0, -1.0):
+        joint = v.to_anatomy(np.array([[side * 0.8 * v.half_width, 0.55 * v.half_depth,
+                                        0.3 * v.height]]))[0]
+        tubercle = v.to_anatomy(np.array([[side * (v.canal_half_width + 2 * v.pedicle_half_width
+                                                   + 16.0),
+                                           v.canal_center_w + 6.0, 0.1 * v.height]]))[0]
+        # The shaft starts at the rib's angle, lateral to the back muscles and a little
+        # behind the tubercle, where the arc along the chest wall begins.
+        phi_start = float(np.arcsin(np.clip((tubercle[1] + 6.0 - trunk_center[1]) / b_arc,
+                                            0.3, 0.95)))
+        angle = (trunk_center[0] + side * a_arc * np.cos(phi_start),
+                 trunk_center[1] + b_arc * np.sin(phi_start), float(tubercle[2] - 4.0))
+        ribs.append(Rib(
+            side=side, joint=tuple(float(c) for c in joint),  # type: ignore[arg-type]
+            tubercle=tuple(float(c) for c in tubercle),  # type: ignore[arg-type]
+            angle=angle, center_xy=trunk_center, half_axes=(a_arc, b_arc),
+            phi_start=phi_start, phi_end=float(np.radians(end_deg)), drop_mm=drop,
+        ))
+    return ribs[0], ribs[1]

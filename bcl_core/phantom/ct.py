@@ -15,6 +15,7 @@ from scipy import ndimage
 from bcl_core.phantom.grid import Grid, affine_coords
 from bcl_core.phantom.noise import NoiseBank
 from bcl_core.phantom.paint import average_over_slice, spine_region_corners
+from bcl_core.phantom.ribs import Region, paint_ribs
 from bcl_core.phantom.sites import (
     COMPACT_CT_HALF_EXTENT_MM,
     COMPACT_CT_MATRIX,
@@ -82,22 +83,32 @@ def _blur(array: NDArray[np.float32], sigmas_px: tuple[float, float, float]) -> 
                                       truncate=3.0)
 
 
-def _paint_blobs_hu(slab: NDArray[np.float32], k0: int, spec: CaseSpec, grid: Grid,
+def _paint_trunk_extras_hu(slab: NDArray[np.float32], k0: int, spec: CaseSpec, grid: Grid,
                     lut: NDArray[np.float32]) -> None:
-    """Paint the abdomen's gas and fat pockets into a slab of trunk HU (slices from ``k0``)."""
+    """Paint gas and fat pockets and the ribs into a slab of trunk HU (slices from ``k0``)."""
     matrix, offset = grid.index_affine()
-    for blob in spec.anatomy.blobs:
-        box = grid.index_box(blob_corners(spec.anatomy, blob))
+    # The CT grid is axial in the anatomy frame: slice k sits at origin_z + k * spacing_z.
+    z_low = float(grid.origin[2] + grid.spacing[2] * (k0 - 0.5))
+    z_high = float(z_low + grid.spacing[2] * slab.shape[0])
+
+    def region_of(corners: NDArray[np.float64]) -> Region | None:
+        box = grid.index_box(corners)
         if box is None:
-            continue
+            return None
         lo, hi = list(box[0]), list(box[1])
         lo[2], hi[2] = max(lo[2], k0), min(hi[2], k0 + slab.shape[0])
         if hi[2] <= lo[2]:
-            continue
+            return None
         x, y, z = affine_coords(matrix, offset, lo, hi)
-        part = slab[lo[2] - k0:hi[2] - k0, lo[1]:hi[1], lo[0]:hi[0]]
-        tissue = Tissue.BOWEL_GAS if blob[-1] == "gas" else Tissue.FAT
-        paint_blob(part, x, y, z, spec.anatomy, blob, value=float(lut[tissue]))
+        return slab[lo[2] - k0:hi[2] - k0, lo[1]:hi[1], lo[0]:hi[0]], x, y, z
+
+    for blob in spec.anatomy.blobs:
+        region = region_of(blob_corners(spec.anatomy, blob))
+        if region is not None:
+            tissue = Tissue.BOWEL_GAS if blob[-1] == "gas" else Tissue.FAT
+            paint_blob(*region, spec.anatomy, blob, value=float(lut[tissue]))
+    paint_ribs(spec.anatomy.ribs, (z_low, z_high), region_of, float(lut[Tissue.RIB_MARROW]),
+               float(lut[Tissue.CORTEX]))
 
 
 def render_ct(spec: CaseSpec, compact: bool = False) -> tuple[Volume, Volume]:
@@ -143,7 +154,7 @@ def render_ct(spec: CaseSpec, compact: bool = False) -> tuple[Volume, Volume]:
         k1 = min(nk, k0 + CHUNK_SLICES)
         slab = np.empty((k1 - k0, nj, ni), dtype=np.float32)
         slab[...] = trunk_hu
-        _paint_blobs_hu(slab, k0, spec, grid, lut)
+        _paint_trunk_extras_hu(slab, k0, spec, grid, lut)
         slab[:, lo[1]:hi[1], lo[0]:hi[0]] = region_hu[k0:k1]
         slab += protocol.noise_hu * noise.slices(k1 - k0)
         np.clip(np.rint(slab, out=slab), HU_MIN, HU_MAX, out=slab)

@@ -13,7 +13,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bcl_core.phantom.grid import Grid, affine_coords, local_box_corners
+from bcl_core.phantom.ribs import Region, paint_ribs
 from bcl_core.phantom.spec import CaseSpec
+from bcl_core.phantom.tissues import Tissue
 from bcl_core.phantom.trunk import blob_corners, paint_blob, paint_spinal_column, paint_trunk
 from bcl_core.phantom.vertebra import (
     body_box,
@@ -92,6 +94,17 @@ def paint_labels(spec: CaseSpec, grid: Grid, lo: Sequence[int], hi: Sequence[int
         if box is not None:
             paint_blob(view(labels, *box), view(x, *box), view(y, *box),  # type: ignore[arg-type]
                        view(z, *box), spec.anatomy, blob)
+
+    def region_of(corners: NDArray[np.float64]) -> Region | None:
+        box = _clip_box(grid.index_box(corners), lo, hi)
+        if box is None:
+            return None
+        return (view(labels, *box), view(x, *box), view(y, *box),  # type: ignore[return-value]
+                view(z, *box))
+
+    z_values = np.asarray(z)
+    paint_ribs(spec.anatomy.ribs, (float(z_values.min()) - 1.0, float(z_values.max()) + 1.0),
+               region_of, Tissue.RIB_MARROW, Tissue.CORTEX)
 
     spine = _clip_box(grid.index_box(spine_region_corners(spec), margin=2), lo, hi)
     if spine is not None:

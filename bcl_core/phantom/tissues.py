@@ -37,6 +37,7 @@ class Tissue(IntEnum):
     TABLE_FOAM = 18
     BOWEL_GAS = 19
     LIGAMENT = 20
+    RIB_MARROW = 21
 
 
 #: Label of vertebra ``n``'s body cancellous bone is ``CANCELLOUS_BASE + n``.
@@ -55,6 +56,7 @@ CT_HU: dict[Tissue, float] = {
     Tissue.CORD: 32.0, Tissue.EPIDURAL_FAT: -85.0, Tissue.ANNULUS: 95.0, Tissue.CORTEX: 560.0,
     Tissue.CLEFT: 35.0, Tissue.FRACTURE_GAP: 50.0, Tissue.TABLE: 300.0,
     Tissue.TABLE_FOAM: -760.0, Tissue.BOWEL_GAS: -930.0, Tissue.LIGAMENT: 62.0,
+    Tissue.RIB_MARROW: 170.0,
 }
 #: Relative T2 signal (CSF = 1) of the fixed tissues (fast spin echo, no fat saturation).
 MR_T2: dict[Tissue, float] = {
@@ -63,6 +65,7 @@ MR_T2: dict[Tissue, float] = {
     Tissue.EPIDURAL_FAT: 0.74, Tissue.ANNULUS: 0.1, Tissue.CORTEX: 0.02, Tissue.OEDEMA: 0.86,
     Tissue.CLEFT: 0.97, Tissue.IMPACTION: 0.12, Tissue.FRACTURE_GAP: 0.62, Tissue.TABLE: 0.0,
     Tissue.TABLE_FOAM: 0.0, Tissue.BOWEL_GAS: 0.0, Tissue.LIGAMENT: 0.08,
+    Tissue.RIB_MARROW: 0.45,
 }
 
 def ct_lookup(densities_hu: list[float], target_index: int) -> NDArray[np.float32]:
