@@ -45,11 +45,14 @@ def test_cli_init_import_users_assign_export(env, capsys, monkeypatch):
     assert main(["study", "import", "1", str(env / "incoming"), "--user", "boss",
                  "--labels", str(env / "incoming" / "labels.csv")]) == 0
     assert main(["study", "add-user", "ann", "--role", "reader", "--user", "boss"]) == 0
+    assert main(["study", "add-user", "bob", "--role", "adjudicator", "--user", "boss",
+                 "--sso-email", "bob@hospital.example"]) == 0
     assert main(["study", "assign", "1", "ann", "--user", "boss"]) == 0
     assert main(["study", "progress", "1", "--user", "boss"]) == 0
     out = capsys.readouterr().out
     assert "imported 2 case(s)" in out and "2 reference label(s) set" in out
     assert "ann: 2 case(s)" in out and "ann\treader\t0/2" in out
+    assert "bob (adjudicator) signs in with the organisation login" in out
     assert main(["study", "export", "1", "--out", str(env / "export"), "--user", "boss"]) == 0
     assert (env / "export" / "labels.csv").read_text().count("\n") == 3
     assert (env / "export" / "reads.csv").read_text().startswith("reader_id,case_id,type")

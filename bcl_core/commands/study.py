@@ -8,6 +8,7 @@ SQLite file under ``BCL_STUDY_DIR`` (default ``./study_data``).
 from __future__ import annotations
 
 import argparse
+import functools
 import getpass
 import os
 import sys
@@ -51,21 +52,28 @@ def _password(prompt: str = "Password: ") -> str:
     return os.environ.get(PASSWORD_ENV) or getpass.getpass(prompt)
 
 
-def _signed_in(args: argparse.Namespace, action: Callable[[StudyDatabase, str], int]) -> int:
-    username = args.user or os.environ.get(USER_ENV)
-    if not username:
-        raise AuthenticationError(f"Give --user (or set {USER_ENV}) to sign in.")
-    db = database_from_env()
-    session = login(db, username, _password())
-    if session.must_change_password:
-        logout(db, session.token)
-        raise AuthenticationError("Replace the one-time password first: bcl study passwd --user "
-                                  f"{username}.")
-    try:
-        return action(db, session.token)
-    finally:
-        logout(db, session.token)
-        db.dispose()
+def _signed_in(
+    action: Callable[[argparse.Namespace, StudyDatabase, str], int],
+) -> Callable[[argparse.Namespace], int]:
+    """Run ``action(args, db, token)`` signed in as ``--user``; signed out afterwards."""
+
+    @functools.wraps(action)
+    def run(args: argparse.Namespace) -> int:
+        username = args.user or os.environ.get(USER_ENV)
+        if not username:
+            raise AuthenticationError(f"Give --user (or set {USER_ENV}) to sign in.")
+        db = database_from_env()
+        session = login(db, username, _password())
+        try:
+            if session.must_change_password:
+                raise AuthenticationError("Replace the one-time password first: bcl study "
+                                          f"passwd --user {username}.")
+            return action(args, db, session.token)
+        finally:
+            logout(db, session.token)
+            db.dispose()
+
+    return run
 
 
 def _init(args: argparse.Namespace) -> int:
@@ -91,86 +99,75 @@ def _passwd(args: argparse.Namespace) -> int:
     return 0
 
 
-def _create_study(args: argparse.Namespace) -> int:
-    def act(db: StudyDatabase, token: str) -> int:
-        study = create_study(db, token, args.name, args.description, args.seed)
-        _out(f"study {study.study_id}: {study.name}")
-        return 0
-
-    return _signed_in(args, act)
+@_signed_in
+def _create_study(args: argparse.Namespace, db: StudyDatabase, token: str) -> int:
+    study = create_study(db, token, args.name, args.description, args.seed)
+    _out(f"study {study.study_id}: {study.name}")
+    return 0
 
 
-def _import(args: argparse.Namespace) -> int:
-    def act(db: StudyDatabase, token: str) -> int:
-        report = import_cases(db, token, args.study, args.folder)
-        _out(f"imported {len(report.imported)} case(s), {report.skipped_duplicates} already "
-             "present")
-        if args.labels:
-            count = import_reference_labels(db, token, args.study, args.labels)
-            _out(f"{count} reference label(s) set")
-        return 0
-
-    return _signed_in(args, act)
+@_signed_in
+def _import(args: argparse.Namespace, db: StudyDatabase, token: str) -> int:
+    report = import_cases(db, token, args.study, args.folder)
+    _out(f"imported {len(report.imported)} case(s), {report.skipped_duplicates} already "
+         "present")
+    if args.labels:
+        count = import_reference_labels(db, token, args.study, args.labels)
+        _out(f"{count} reference label(s) set")
+    return 0
 
 
-def _add_user(args: argparse.Namespace) -> int:
-    def act(db: StudyDatabase, token: str) -> int:
-        created = create_user(db, token, args.username, args.role)
+@_signed_in
+def _add_user(args: argparse.Namespace, db: StudyDatabase, token: str) -> int:
+    created = create_user(db, token, args.username, args.role, args.sso_email)
+    if created.one_time_password:
         _out(f"{created.username} ({created.role.value}); one-time password (shown once): "
              f"{created.one_time_password}")
-        return 0
-
-    return _signed_in(args, act)
-
-
-def _assign(args: argparse.Namespace) -> int:
-    def act(db: StudyDatabase, token: str) -> int:
-        for username in args.usernames:
-            _out(f"{username}: {assign_reader(db, token, args.study, username)} case(s)")
-        return 0
-
-    return _signed_in(args, act)
+    else:
+        _out(f"{created.username} ({created.role.value}) signs in with the organisation login")
+    return 0
 
 
-def _progress(args: argparse.Namespace) -> int:
-    def act(db: StudyDatabase, token: str) -> int:
-        for row in study_progress(db, token, args.study):
-            _out(f"{row.username}\t{row.role.value}\t{row.done}/{row.total}")
-        return 0
-
-    return _signed_in(args, act)
+@_signed_in
+def _assign(args: argparse.Namespace, db: StudyDatabase, token: str) -> int:
+    for username in args.usernames:
+        _out(f"{username}: {assign_reader(db, token, args.study, username)} case(s)")
+    return 0
 
 
-def _predictions(args: argparse.Namespace) -> int:
-    def act(db: StudyDatabase, token: str) -> int:
-        count = import_predictions_csv(db, token, args.study, args.csv, args.model_version)
-        _out(f"{count} prediction(s) stored")
-        return 0
-
-    return _signed_in(args, act)
+@_signed_in
+def _progress(args: argparse.Namespace, db: StudyDatabase, token: str) -> int:
+    for row in study_progress(db, token, args.study):
+        _out(f"{row.username}\t{row.role.value}\t{row.done}/{row.total}")
+    return 0
 
 
-def _export(args: argparse.Namespace) -> int:
-    def act(db: StudyDatabase, token: str) -> int:
-        out: Path = args.out
-        out.mkdir(parents=True, exist_ok=True)
-        written = {"reads.csv": long_csv(db, token, args.study),
-                   "labels.csv": labels_csv(db, token, args.study)}
-        for version in sorted({p.model_version for p in list_predictions(db, token, args.study)}):
-            safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in version)
-            written[f"predictions_{safe}.csv"] = predictions_csv(db, token, args.study, version)
-        if reference_labels(db, token, args.study):
-            for leak_type in LEAK_TYPES:
-                try:
-                    written[f"{leak_type}.imrmc"] = imrmc_input(db, token, args.study, leak_type)
-                except StudyError:
-                    break  # no labelled case read yet
-        for name, text in written.items():
-            (out / name).write_text(text, encoding="utf-8")
-            _out(str(out / name))
-        return 0
+@_signed_in
+def _predictions(args: argparse.Namespace, db: StudyDatabase, token: str) -> int:
+    count = import_predictions_csv(db, token, args.study, args.csv, args.model_version)
+    _out(f"{count} prediction(s) stored")
+    return 0
 
-    return _signed_in(args, act)
+
+@_signed_in
+def _export(args: argparse.Namespace, db: StudyDatabase, token: str) -> int:
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    written = {"reads.csv": long_csv(db, token, args.study),
+               "labels.csv": labels_csv(db, token, args.study)}
+    for version in sorted({p.model_version for p in list_predictions(db, token, args.study)}):
+        safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in version)
+        written[f"predictions_{safe}.csv"] = predictions_csv(db, token, args.study, version)
+    if reference_labels(db, token, args.study):
+        for leak_type in LEAK_TYPES:
+            try:
+                written[f"{leak_type}.imrmc"] = imrmc_input(db, token, args.study, leak_type)
+            except StudyError:
+                break  # no labelled case read yet
+    for name, text in written.items():
+        (out / name).write_text(text, encoding="utf-8")
+        _out(str(out / name))
+    return 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -205,6 +202,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add = action("add-user", "create an account with a one-time password", _add_user)
     add.add_argument("username")
     add.add_argument("--role", required=True, choices=[r.value for r in Role])
+    add.add_argument("--sso-email", default=None,
+                     help="link the account to this organisation (OIDC) login instead of a password")
     assign = action("assign", "assign every case to readers (seeded random order each)", _assign)
     assign.add_argument("study", type=int)
     assign.add_argument("usernames", nargs="+")
