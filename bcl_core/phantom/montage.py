@@ -18,7 +18,7 @@ from bcl_core.io.nifti import read_nifti
 from bcl_core.volume import Volume, resample
 
 #: Field of view of the reformats around the target, mm (half-widths: left-right, AP, SI).
-REFORMAT_HALF_MM = (60.0, 70.0, 75.0)
+REFORMAT_HALF_MM = (95.0, 75.0, 80.0)
 REFORMAT_STEP_MM = 0.5
 
 
@@ -68,8 +68,8 @@ def make_montage(case_dir: str | Path, out_png: str | Path) -> Path:
 
     # Radiological display: patient's right on the image's left, anterior up (axial) or left
     # (sagittal), head up.
-    axial = (_reformat(ct, ct_point, left, posterior, half_ap, half_ap, 1),
-             _reformat(ct_mask, ct_point, left, posterior, half_ap, half_ap, 0))
+    axial = (_reformat(ct, ct_point, left, posterior, half_lr, half_ap, 1),
+             _reformat(ct_mask, ct_point, left, posterior, half_lr, half_ap, 0))
     sagittal = (_reformat(ct, ct_point, posterior, inferior, half_ap, half_si, 1),
                 _reformat(ct_mask, ct_point, posterior, inferior, half_ap, half_si, 0))
     coronal = (_reformat(ct, ct_point, left, inferior, half_lr, half_si, 1),
