@@ -18,18 +18,18 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from bcl_core.errors import BCLError, PipelineError, SegmentationError
-from bcl_core.io import SeriesInfo, open_input, read_series, scan_files
-from bcl_core.io.dicom_reader import no_images_error
-from bcl_core.io.sources import InputSource
-from bcl_core.pipeline import PipelineModels, PredictionResult, predict_case
-from bcl_core.segment import segment_vertebra
-from bcl_core.volume import Volume
+
+if TYPE_CHECKING:  # the heavy modules load on first use: the page's first view stays fast
+    from bcl_core.io import SeriesInfo
+    from bcl_core.io.sources import InputSource
+    from bcl_core.pipeline import PipelineModels, PredictionResult
+    from bcl_core.volume import Volume
 
 logger = logging.getLogger(__name__)
 
@@ -168,6 +168,9 @@ def load_case(source: InputSource, choices: Mapping[Role, int | None] | None = N
     SeriesError
         If a chosen series cannot be decoded.
     """
+    from bcl_core.io import open_input, read_series, scan_files
+    from bcl_core.io.dicom_reader import no_images_error
+
     with open_input(source) as files:
         scan = scan_files(files)
         if not scan.series:
@@ -273,6 +276,8 @@ def mark_point(consult: ConsultCase, role: Role, point_mm: ArrayLike,
     ModelError
         If no segmentation model is installed.
     """
+    from bcl_core.segment import segment_vertebra
+
     if consult.case is None or role not in consult.case.volumes:
         raise SegmentationError(f"Load a case with a {ROLE_NAMES[role]} before marking it.")
     point = tuple(float(v) for v in np.asarray(point_mm, dtype=float).reshape(3))
@@ -301,6 +306,8 @@ def run_prediction(consult: ConsultCase, progress: Callable[[str], None] | None 
     ModelError, SegmentationError
         As :func:`bcl_core.pipeline.predict_case`.
     """
+    from bcl_core.pipeline import PipelineModels, predict_case
+
     if consult.case is None or not consult.case.ready:
         raise PipelineError("Load a case with both the CT and the MRI first.")
     points = consult.points()

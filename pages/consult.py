@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
@@ -34,10 +33,8 @@ from bcl_core.consult import (  # noqa: E402
 )
 from bcl_core.demo_case import demo_case_dir, demo_points  # noqa: E402
 from bcl_core.leakage import LEAKAGE_TYPES, TYPE_LABELS  # noqa: E402
-from bcl_core.report import probabilities_table, report_json, report_pdf  # noqa: E402
 from pages.components import consult_state as keys  # noqa: E402
 from pages.components.models import pipeline_models, status  # noqa: E402
-from pages.components.results_chart import probability_chart  # noqa: E402
 from pages.components.viewer_widget import viewer_widget  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -92,6 +89,8 @@ def _input_section() -> None:
 def _case_summary(consult: ConsultCase) -> None:
     case = consult.case
     assert case is not None
+    import pandas as pd
+
     st.caption(f"Loaded: {consult.source_name}")
     table = pd.DataFrame([row.__dict__ for row in case.rows]).rename(columns={
         "index": "#", "label": "series", "spacing_mm": "spacing (mm)", "use": "serves as",
@@ -235,6 +234,11 @@ def _results(consult: ConsultCase) -> None:
     result = consult.result
     if result is None:
         return
+    import pandas as pd
+
+    from bcl_core.report import probabilities_table
+    from pages.components.results_chart import probability_chart
+
     st.subheader("4. Model estimate per leakage type")
     st.caption("Model estimate, not a diagnosis. " + SYNTHETIC_NOTICE)
     type4 = result.probabilities["type4"]
@@ -272,6 +276,8 @@ def _report_bytes(consult: ConsultCase, kind: str) -> bytes:
     cached = st.session_state[keys.REPORTS].get(kind)
     if cached and cached[0] == token:
         return cached[1]
+    from bcl_core.report import report_json, report_pdf
+
     card = card_summary(load_model_card())
     if kind == "pdf":
         data = report_pdf(result, consult.case.volumes["ct"], consult.case.volumes["mr"],

@@ -46,7 +46,7 @@ def pdf_text(data: bytes) -> str:
     """Text drawn in a PDF made by fpdf2 (core fonts): the strings of its Tj operators."""
     chunks = []
     for match in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S):
-        header = data[max(0, match.start() - 400):match.start()].rsplit(b" obj", 1)[-1]
+        header = data[data.rfind(b" obj", 0, match.start()):match.start()]
         if b"/Image" in header or b"/Length1" in header:  # pictures and fonts hold no text
             continue
         try:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import streamlit as st
 
 from bcl_core.app_status import ModelStatus, model_status
 from bcl_core.inference import default_model_dir
-from bcl_core.pipeline import PipelineModels
+
+if TYPE_CHECKING:
+    from bcl_core.pipeline import PipelineModels
 
 
 @st.cache_resource(show_spinner=False)
@@ -21,6 +25,8 @@ def status() -> ModelStatus:
 
 @st.cache_resource(show_spinner="Loading the models ...")
 def _pipeline_models(model_dir: str) -> PipelineModels:
+    from bcl_core.pipeline import PipelineModels
+
     del model_dir  # the cache key: one set of sessions per models folder
     return PipelineModels.load()
 
