@@ -174,6 +174,16 @@ def _flow(page, url: str, setup: dict[str, Path], truth: dict,  # noqa: ANN001
     json_download.value.save_as(json_path)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "consult_results.png"), full_page=True)
+    # The heat map of Type IV on both viewers.
+    page.get_by_text("Type IV: spinal canal").first.click()
+    _wait_idle(page)
+    page.get_by_text("2. Mark the fractured vertebra").scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "consult_heatmap.png"))
+    page.get_by_role("link", name="Explain to the patient (plain-language view)").click()
+    _wait_idle(page)
+    page.get_by_text("Your estimated risk").wait_for(timeout=30_000)
+    page.get_by_text("Your estimated risk").scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "patient_view.png"))
     return shown, pdf_path, json_path
 
 
