@@ -210,3 +210,22 @@ def test_bad_settings_raise_phantom_error(tmp_path: Path) -> None:
         synthesize(tmp_path, 0, "internal", 1)
     with pytest.raises(PhantomError, match="seed"):
         sample_case_spec("internal", -1, 0)
+
+
+def test_oedema_is_bright_on_t2_and_invisible_on_ct() -> None:
+    index = _first_case("internal", lambda f: f.oedema_extent > 0.8 and f.cleft_mm == 0
+                        and f.fracture_type == "wedge" and f.vein_channels == 0)
+    spec = sample_case_spec("internal", 21, index)
+    target = spec.anatomy.target
+    # 7 mm under the fractured superior endplate, in the middle of the body: oedematous marrow.
+    inside = target.to_anatomy(np.array([[0.0, -0.3 * target.half_depth,
+                                          spec.fracture.top_center - 7.0]]))[0]
+    neighbour = spec.anatomy.vertebrae[spec.anatomy.target_index + 1]
+    mr, _ = render_mr(spec, compact=True)
+    to_mr = spec.mr_rotation, spec.mr_translation
+    oedema_t2 = _mean_near(mr, to_mr[0] @ inside + to_mr[1], 2.0)
+    marrow_t2 = _mean_near(mr, to_mr[0] @ np.asarray(neighbour.center) + to_mr[1], 3.0)
+    assert oedema_t2 > 1.3 * marrow_t2
+    ct, _ = render_ct(spec, compact=True)
+    # On CT the oedematous marrow reads as the patient's bone density (no oedema contrast).
+    assert abs(_mean_near(ct, inside, 2.0) - spec.features.bone_density_hu) < 20.0
