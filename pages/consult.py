@@ -42,6 +42,8 @@ logger = logging.getLogger(__name__)
 VIEWER_PLANES: dict[Role, tuple[Any, ...]] = {"ct": ("axial", "sagittal", "coronal"),
                                               "mr": ("sagittal",)}
 NO_MAP = "none"
+#: Widget keys that hold per-case view state: the viewers' and the typed points'.
+VIEWER_KEY_PREFIXES = (*(f"consult_{role}_" for role in ROLES), "consult_point_")
 
 
 def _load(source: Any, source_name: str, choices: dict[Role, int | None] | None = None) -> None:
@@ -53,11 +55,19 @@ def _load(source: Any, source_name: str, choices: dict[Role, int | None] | None 
         logger.info("case could not be loaded (%s)", type(exc).__name__)  # no names or paths
         st.session_state[keys.LOAD_ERROR] = user_message(exc)
         return
+    _reset_viewers()
     st.session_state[keys.CONSULT] = new_consult(case, source_name)
     st.session_state[keys.SOURCE] = source
     st.session_state[keys.LOAD_ERROR] = None
     st.session_state[keys.REPORTS] = {}
     st.session_state[keys.HEAT_HEAD] = NO_MAP
+
+
+def _reset_viewers() -> None:
+    """Forget the viewers' slices, windows and last clicks: they belonged to the previous case
+    (a slider position may lie outside the new series, an old click must not mark it)."""
+    for key in [k for k in st.session_state if str(k).startswith(VIEWER_KEY_PREFIXES)]:
+        del st.session_state[key]
 
 
 def _input_section() -> None:

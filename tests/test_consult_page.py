@@ -189,6 +189,24 @@ def test_zipped_upload_and_series_override(env: Path) -> None:
     assert app.session_state["consult_case"].case.volumes["ct"].modality == "MR"
 
 
+def test_a_new_case_resets_the_viewers(env: Path, tmp_path: Path) -> None:
+    from bcl_core.phantom.writer import write_case
+
+    other = tmp_path / write_case(tmp_path, "external", 3, 0, compact=True)["case_id"]
+    app = _page()
+    app.button(key="consult_load_demo").click().run()
+    slider = app.slider(key="consult_ct_axial_mm")
+    slider.set_value(slider.max).run()
+    assert not app.exception
+    _upload(app, case_uploads(other))
+    assert not app.exception and not _errors(app)
+    slider = app.slider(key="consult_ct_axial_mm")
+    assert slider.min <= slider.value <= slider.max
+    volume = app.session_state["consult_case"].case.volumes["ct"]
+    assert app.number_input(key="consult_point_ct_z").value == pytest.approx(
+        volume.center_mm[2], abs=0.05)
+
+
 def test_no_model_installed(monkeypatch: pytest.MonkeyPatch, env: Path, tmp_path: Path) -> None:
     monkeypatch.setenv("BCL_MODEL_DIR", str(tmp_path))
     clear_status_cache()
