@@ -229,3 +229,14 @@ def test_oedema_is_bright_on_t2_and_invisible_on_ct() -> None:
     ct, _ = render_ct(spec, compact=True)
     # On CT the oedematous marrow reads as the patient's bone density (no oedema contrast).
     assert abs(_mean_near(ct, inside, 2.0) - spec.features.bone_density_hu) < 20.0
+
+
+def test_parallel_run_writes_what_a_serial_run_writes(tmp_path: Path) -> None:
+    rows_serial = synthesize(tmp_path / "serial", 2, "external", 4, compact=True, workers=1)
+    rows_pool = synthesize(tmp_path / "pool", 2, "external", 4, compact=True, workers=2)
+    assert rows_serial == rows_pool
+    assert (tmp_path / "serial" / "labels.csv").read_bytes() == (
+        tmp_path / "pool" / "labels.csv").read_bytes()
+    case = rows_serial[1]["case_id"]
+    for path in sorted((tmp_path / "serial" / case / "mr").iterdir()):
+        assert path.read_bytes() == (tmp_path / "pool" / case / "mr" / path.name).read_bytes()
