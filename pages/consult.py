@@ -147,17 +147,7 @@ def _point_inputs(consult: ConsultCase, role: Role) -> None:
                                            key=f"consult_point_{role}_{axis}")
                       for a, axis in enumerate("xyz")]
             if st.form_submit_button("Mark this point"):
-                _mark(consult, role, values)
-
-
-def _mark(consult: ConsultCase, role: Role, point_mm: Any) -> None:
-    try:
-        with st.spinner("Outlining the vertebra ..."):
-            mark_point(consult, role, point_mm)
-    except Exception as exc:  # noqa: BLE001 - e.g. no segmentation model installed
-        consult.marks[role].message = user_message(exc)
-    st.session_state[keys.REPORTS] = {}
-    st.rerun()
+                _mark(consult, {role: values})
 
 
 def _heat_choice(consult: ConsultCase) -> str:
@@ -189,15 +179,25 @@ def _viewers(consult: ConsultCase) -> None:
                                   point_mm=mark.point_mm, clickable=True,
                                   image_width="stretch")
             if state.clicked_mm is not None and is_new_click(consult, role, state.click):
-                _mark(consult, role, state.clicked_mm)
+                _mark(consult, {role: state.clicked_mm})
             _mark_feedback(consult, role)
             _point_inputs(consult, role)
     points = demo_points(st.session_state[keys.SOURCE]) if _is_demo(consult) else None
     if points and st.button("Demo only: mark the target vertebra for me",
                             key="consult_demo_points"):
-        for role in ROLES:
-            mark_point(consult, role, points[role])
-        st.rerun()
+        _mark(consult, points)
+
+
+def _mark(consult: ConsultCase, points: dict[Role, Any]) -> None:
+    """Mark (and outline) the given points; a failure becomes the mark's message."""
+    with st.spinner("Outlining the vertebra ..."):
+        for role, point_mm in points.items():
+            try:
+                mark_point(consult, role, point_mm)
+            except Exception as exc:  # noqa: BLE001 - e.g. no segmentation model installed
+                consult.marks[role].message = user_message(exc)
+    st.session_state[keys.REPORTS] = {}
+    st.rerun()
 
 
 def _is_demo(consult: ConsultCase) -> bool:

@@ -214,6 +214,9 @@ def test_no_model_installed(monkeypatch: pytest.MonkeyPatch, env: Path, tmp_path
     assert any("No trained model installed" in e for e in _errors(app))
     app.button(key="consult_load_demo").click().run()  # viewing still works
     assert not app.exception and app.session_state["consult_case"].case.ready
+    app.button(key="consult_demo_points").click().run()  # marking says why it cannot outline
+    assert not app.exception
+    assert sum("Model sidecar not found" in e for e in _errors(app)) == 2
 
 
 def test_two_sessions_never_see_each_other(env: Path) -> None:
