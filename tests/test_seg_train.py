@@ -34,7 +34,7 @@ def tiny_config(out: Path, **changes: object):
     from bcl_core.train.seg_train import SegTrainConfig
 
     settings = {"modality": "ct", "data_dir": out, "out_dir": out, "steps": 4, "batch_size": 2,
-                "val_every": 2, "sampling": SAMPLING, "schedule_by_time": False, **TINY, **changes}
+                "val_every": 2, "sampling": SAMPLING, "schedule_by_time": False, "threads": 1, **TINY, **changes}
     return SegTrainConfig(**settings)  # type: ignore[arg-type]
 
 
