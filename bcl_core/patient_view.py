@@ -205,7 +205,7 @@ def handout_pdf(probabilities: Mapping[str, float], patient_label: str = "") -> 
     patient_label:
         Printed only when the user typed it in.
     """
-    from bcl_core.report import heading, image, new_pdf, paragraph
+    from bcl_core.report import ensure_space, heading, image, new_pdf, paragraph
 
     pdf = new_pdf("Bone cement leakage: what your scans suggest")
     if patient_label.strip():
@@ -217,6 +217,7 @@ def handout_pdf(probabilities: Mapping[str, float], patient_label: str = "") -> 
     paragraph(pdf, ESTIMATE_NOTE, 9, "I")
     for name in TYPE_NAMES:
         explanation = EXPLANATIONS[name]
+        ensure_space(pdf, 70)  # heading, words and icons stay on one page
         heading(pdf, f"{explanation.title}: {frequency_words(probabilities[name])}")
         paragraph(pdf, f"{explanation.where} {explanation.why_it_matters}", 9)
         image(pdf, icon_array(probabilities[name], TYPE_COLOURS[name], icon_px=16), 40,

@@ -20,6 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bcl_core import SYNTHETIC_NOTICE, __version__
+from bcl_core.consult import STAGE_LABELS
 from bcl_core.leakage import LEAKAGE_TYPES as TYPE_NAMES
 from bcl_core.leakage import TYPE_LABELS
 from bcl_core.pipeline import PredictionResult
@@ -153,13 +154,29 @@ def heading(pdf: Any, text: str) -> None:
     pdf.multi_cell(0, 7, latin1(text), new_x="LMARGIN", new_y="NEXT")
 
 
+def ensure_space(pdf: Any, height_mm: float) -> None:
+    """Start a new page unless ``height_mm`` still fit above the bottom margin."""
+    if pdf.get_y() + height_mm > pdf.h - pdf.b_margin:
+        pdf.add_page()
+
+
 def image(pdf: Any, rgb: NDArray[np.uint8], width_mm: float, caption: str = "") -> None:
     """An RGB array as an image of ``width_mm``, with a caption under it."""
+    image_row(pdf, [rgb], width_mm, caption)
+
+
+def image_row(pdf: Any, images: Sequence[NDArray[np.uint8]], width_mm: float,
+              caption: str = "", gap_mm: float = 4.0) -> None:
+    """RGB arrays side by side, each ``width_mm`` wide, with one caption under the row."""
     from PIL import Image
 
-    if pdf.get_y() + width_mm * rgb.shape[0] / rgb.shape[1] > pdf.h - 25:
-        pdf.add_page()
-    pdf.image(Image.fromarray(np.ascontiguousarray(rgb)), w=width_mm)
+    height = max(width_mm * rgb.shape[0] / rgb.shape[1] for rgb in images)
+    ensure_space(pdf, height + 10)
+    top = pdf.get_y()
+    for index, rgb in enumerate(images):
+        pdf.image(Image.fromarray(np.ascontiguousarray(rgb)),
+                  x=pdf.l_margin + index * (width_mm + gap_mm), y=top, w=width_mm)
+    pdf.set_y(top + height + 1)
     if caption:
         pdf.set_font("Helvetica", "I", 8)
         pdf.multi_cell(0, 4, latin1(caption), new_x="LMARGIN", new_y="NEXT")
@@ -222,14 +239,17 @@ def report_pdf(result: PredictionResult, ct: Volume, mr: Volume, *, patient_labe
     if "any" in result.probabilities:
         paragraph(pdf, f"Any leakage: {100 * result.probabilities['any']:.1f} %.", 9)
     heading(pdf, "Key images")
-    for figure in key_images(result, ct, mr, map_head):
-        image(pdf, figure.rgb, 85, figure.caption)
+    figures = key_images(result, ct, mr, map_head)
+    image_row(pdf, [f.rgb for f in figures], 86,
+              " | ".join(f"{side}: {f.caption}" for side, f in zip(("Left", "Right"), figures,
+                                                                    strict=False)))
     heading(pdf, "Marked points and model")
     paragraph(pdf, "Target vertebra marked at CT " + _mm(result.ct.point_mm) + " and MRI "
               + _mm(result.mr.point_mm) + " (LPS patient mm, each in its own series' frame).", 9)
     paragraph(pdf, f"Model {result.model_name} version {result.model_version}, run by "
               f"{result.provider}. Time: " + ", ".join(
-                  f"{k} {v:.2f} s" for k, v in result.timings_s.items()) + ".", 9)
+                  f"{STAGE_LABELS.get(k, k)} {v:.2f} s"
+                  for k, v in result.timings_s.items()) + ".", 9)
     if card:
         heading(pdf, "Model card (summary)")
         for key, text in card:
