@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 from test_study_support import BACKENDS, PLANTED, build_world, database_factory, write_case
 
-from bcl_core.errors import DeidentificationError, InputError
+from bcl_core.errors import InputError
 from bcl_core.study import (
     assign_reader,
     import_cases,
@@ -152,10 +152,6 @@ def test_a_folder_without_cases_is_refused(make_db, tmp_path):
         import_cases(world.db, world.token("coordinator"), world.study_id, tmp_path)
 
 
-@pytest.mark.slow  # ~12 s: generates a synthetic case
-@pytest.mark.xfail(reason="bcl synth writes 'SYNTHETIC' in PatientName and Manufacturer; "
-                          "bcl_core.io.deid then refuses the file (reported to the lead)",
-                   raises=DeidentificationError, strict=False)
 def test_a_bcl_synth_folder_imports_with_its_target_vertebra(make_db, tmp_path):
     from bcl_core.cli import main
 

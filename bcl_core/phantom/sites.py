@@ -101,11 +101,11 @@ class SiteProfile:
 
 
 _INTERNAL_CT = CTProtocol(matrix=512, pixel_mm=0.703125, slice_mm=1.25, noise_hu=18.0,
-                          psf_sigma_mm=0.35, manufacturer="SYNTHETIC CT VENDOR A",
+                          psf_sigma_mm=0.35, manufacturer="PHANTOM CT VENDOR A",
                           model="PhantomScan 64")
 _INTERNAL_MR = MRProtocol(rows=320, columns=256, pixel_mm=0.9, slice_mm=4.0, slice_gap_mm=0.0,
                           n_slices=15, noise=0.035, gain=2000.0,
-                          manufacturer="SYNTHETIC MR VENDOR A", model="PhantomField 1.5T")
+                          manufacturer="PHANTOM MR VENDOR A", model="PhantomField 1.5T")
 
 SITES: dict[str, SiteProfile] = {
     "internal": SiteProfile("internal", "INT", 0, 0.0, _INTERNAL_CT, _INTERNAL_MR),
@@ -113,10 +113,10 @@ SITES: dict[str, SiteProfile] = {
     "external": SiteProfile(
         "external", "EXT", 2, -8.0,
         CTProtocol(matrix=512, pixel_mm=0.78125, slice_mm=3.75, noise_hu=12.0,
-                   psf_sigma_mm=0.5, manufacturer="SYNTHETIC CT VENDOR B", model="OtherScan 16"),
+                   psf_sigma_mm=0.5, manufacturer="PHANTOM CT VENDOR B", model="OtherScan 16"),
         MRProtocol(rows=384, columns=326, pixel_mm=0.8, slice_mm=4.0, slice_gap_mm=0.4,
                    n_slices=15, noise=0.05, gain=3100.0,
-                   manufacturer="SYNTHETIC MR VENDOR B", model="OtherField 3T"),
+                   manufacturer="PHANTOM MR VENDOR B", model="OtherField 3T"),
     ),
 }
 
