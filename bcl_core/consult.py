@@ -292,6 +292,25 @@ def mark_point(consult: ConsultCase, role: Role, point_mm: ArrayLike,
     return marking
 
 
+def slice_positions(volume: Volume, point_mm: ArrayLike, planes: Sequence[str]
+                    ) -> dict[str, float]:
+    """Per display plane, the position (mm) of the slice through ``point_mm``.
+
+    Used to move the viewers to a marked point (a typed point, or the demo's), so that the
+    outline drawn there is in view.
+    """
+    from bcl_core.viewer import slice_geometry
+
+    point = np.asarray(point_mm, dtype=float).reshape(3)
+    normal_axis = {"axial": 2, "sagittal": 0, "coronal": 1}
+    positions = {}
+    for plane in planes:
+        geometry = slice_geometry(volume, plane)  # type: ignore[arg-type]
+        positions[plane] = float(geometry.position_mm(
+            geometry.index_at(float(point[normal_axis[plane]]))))
+    return positions
+
+
 def run_prediction(consult: ConsultCase, progress: Callable[[str], None] | None = None,
                    models: PipelineModels | None = None) -> PredictionResult:
     """Predict from the marked points; stores and returns the result.

@@ -29,13 +29,15 @@ from bcl_core.consult import (  # noqa: E402
     mark_point,
     new_consult,
     run_prediction,
+    slice_positions,
     user_message,
 )
 from bcl_core.demo_case import demo_case_dir, demo_points  # noqa: E402
+from bcl_core.errors import BCLError  # noqa: E402
 from bcl_core.leakage import LEAKAGE_TYPES, TYPE_LABELS  # noqa: E402
 from pages.components import consult_state as keys  # noqa: E402
 from pages.components.models import pipeline_models, status  # noqa: E402
-from pages.components.viewer_widget import viewer_widget  # noqa: E402
+from pages.components.viewer_widget import slice_key, viewer_widget  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +70,7 @@ def _reset_viewers() -> None:
     (a slider position may lie outside the new series, an old click must not mark it)."""
     for key in [k for k in st.session_state if str(k).startswith(VIEWER_KEY_PREFIXES)]:
         del st.session_state[key]
+    st.session_state[keys.PENDING_SLICES] = {}
 
 
 def _input_section() -> None:
@@ -150,6 +153,24 @@ def _point_inputs(consult: ConsultCase, role: Role) -> None:
                 _mark(consult, {role: values})
 
 
+def _viewer_key(role: Role) -> str:
+    """Key prefix of a role's viewer widgets (see VIEWER_KEY_PREFIXES)."""
+    return f"consult_{role}"
+
+
+def _show_slice(consult: ConsultCase, role: Role, point_mm: Any) -> None:
+    """Move the role's viewer to the slices through the marked point."""
+    volume = consult.case.volumes.get(role) if consult.case else None
+    if volume is None:
+        return
+    try:
+        positions = slice_positions(volume, point_mm, VIEWER_PLANES[role])
+    except BCLError:  # too oblique to show: the viewer reports that itself
+        return
+    # The slider may already be drawn in this run: move it before it is drawn in the next.
+    st.session_state[keys.PENDING_SLICES][role] = positions
+
+
 def _heat_choice(consult: ConsultCase) -> str:
     if consult.result is None:
         return NO_MAP
@@ -171,10 +192,12 @@ def _viewers(consult: ConsultCase) -> None:
             if volume is None:
                 st.info(f"No {ROLE_NAMES[role]} loaded.")
                 continue
+            for plane, position in st.session_state[keys.PENDING_SLICES].pop(role, {}).items():
+                st.session_state[slice_key(_viewer_key(role), plane)] = position
             mark = consult.marks[role]
             found = getattr(consult.result, role) if consult.result is not None else None
             heat = found.maps.get(head) if found is not None and head != NO_MAP else None
-            state = viewer_widget(volume, key=f"consult_{role}", title=ROLE_NAMES[role].upper(),
+            state = viewer_widget(volume, key=_viewer_key(role), title=ROLE_NAMES[role].upper(),
                                   planes=VIEWER_PLANES[role], mask=mark.mask, heatmap=heat,
                                   point_mm=mark.point_mm, clickable=True,
                                   image_width="stretch")
@@ -196,6 +219,7 @@ def _mark(consult: ConsultCase, points: dict[Role, Any]) -> None:
                 mark_point(consult, role, point_mm)
             except Exception as exc:  # noqa: BLE001 - e.g. no segmentation model installed
                 consult.marks[role].message = user_message(exc)
+            _show_slice(consult, role, point_mm)
     st.session_state[keys.REPORTS] = {}
     st.rerun()
 

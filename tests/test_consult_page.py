@@ -88,6 +88,11 @@ def test_demo_flow_load_mark_predict_report(env: Path) -> None:
     _type_point(app, "ct", truth["ct_point_mm"])
     _type_point(app, "mr", truth["mr_point_mm"])
     assert len(app.success) == 2 and not _errors(app)  # both outlines shown
+    # The viewers moved to the typed points (within half a slice: CT 1.25 mm, MRI 4 mm).
+    assert app.slider(key="consult_ct_axial_mm").value == pytest.approx(
+        truth["ct_point_mm"][2], abs=0.63)
+    assert app.slider(key="consult_mr_sagittal_mm").value == pytest.approx(
+        truth["mr_point_mm"][0], abs=2.01)
     assert app.button(key="consult_predict").disabled is False
     app.button(key="consult_predict").click().run()
     assert not app.exception

@@ -152,6 +152,7 @@ def _flow(page, url: str, setup: dict[str, Path], truth: dict,  # noqa: ANN001
     for index, (role, plane) in enumerate((("ct", "axial"), ("mr", "sagittal"))):
         row, col = _target_pixel(setup["case"] / role, plane, truth[f"{role}_point_mm"])
         _click_image(page, index, row, col)
+        page.get_by_text("Vertebra outlined").nth(index).wait_for(timeout=60_000)
     assert page.get_by_text("Vertebra outlined").count() == 2
     ARTIFACTS.mkdir(exist_ok=True)
     page.get_by_text("2. Mark the fractured vertebra").scroll_into_view_if_needed()

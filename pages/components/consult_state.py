@@ -18,6 +18,7 @@ LOAD_ERROR = "consult_load_error"  # message of the last failed load, shown unti
 PATIENT_LABEL = "consult_patient_label"  # optional text the user types for the report
 HEAT_HEAD = "consult_heat_head"  # which type's heat map the viewers show
 REPORTS = "consult_reports"  # {kind: (token, bytes)} reports built for the current result
+PENDING_SLICES = "consult_pending_slices"  # {role: {plane: mm}}: move a viewer on its next draw
 
 _DEFAULTS: dict[str, Any] = {
     SOURCE: None,
@@ -31,8 +32,9 @@ def init_state() -> None:
     """Create every key with its default (idempotent; call at the top of each page)."""
     if CONSULT not in st.session_state:
         st.session_state[CONSULT] = ConsultCase()
-    if REPORTS not in st.session_state:
-        st.session_state[REPORTS] = {}
+    for key in (REPORTS, PENDING_SLICES):
+        if key not in st.session_state:
+            st.session_state[key] = {}
     for key, value in _DEFAULTS.items():
         st.session_state.setdefault(key, value)
 

@@ -52,6 +52,11 @@ class ViewerState:
     click: dict[str, Any] | None = None
 
 
+def slice_key(key: str, plane: ViewPlane) -> str:
+    """Session-state key of a viewer's slice slider (set it to move the viewer to a slice)."""
+    return f"{key}_{plane}_mm"
+
+
 def _plane(volume: Volume, key: str, planes: tuple[ViewPlane, ...],
            default_plane: ViewPlane | None) -> ViewPlane:
     preferred = default_plane or (volume.plane if volume.plane in planes else planes[0])
@@ -119,7 +124,7 @@ def viewer_widget(
         position = st.slider(f"{AXIS_LABEL[plane]} (mm)", min_value=float(low),
                              max_value=float(high), value=float(position),
                              step=float(abs(geometry.step_mm)), format="%.1f",
-                             key=f"{key}_{plane}_mm")
+                             key=slice_key(key, plane))
     window = _window(volume, key)
     rendered = render_slice(volume, plane, position, window, mask=mask, heatmap=heatmap,
                             point_mm=point_mm)
