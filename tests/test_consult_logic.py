@@ -104,3 +104,16 @@ def test_user_message() -> None:
     assert "memory" in user_message(MemoryError())
     hidden = user_message(KeyError("/home/jdoe/secret"))
     assert "jdoe" not in hidden and "went wrong" in hidden
+
+
+def test_slice_positions_snap_to_the_slice_through_the_point() -> None:
+    import numpy as np
+
+    from bcl_core.consult import slice_positions
+    from bcl_core.volume import Volume
+
+    volume = Volume(np.zeros((10, 8, 6), np.int16), spacing=(0.5, 0.75, 2.0),
+                    origin=(10.0, 20.0, -100.0), modality="CT")
+    # Slices: x = 10 + 0.5 i, y = 20 + 0.75 j, z = -100 + 2 k.
+    positions = slice_positions(volume, (11.2, 22.0, -95.1), ("axial", "sagittal", "coronal"))
+    assert positions == pytest.approx({"axial": -96.0, "sagittal": 11.0, "coronal": 22.25})
