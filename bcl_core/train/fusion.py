@@ -24,7 +24,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from bcl_core.errors import ModelError
-from bcl_core.nets.fusion import HEAD_NAMES, FusionNet, FusionWithCAM, output_names
+from bcl_core.nets.fusion import (
+    DEFAULT_CHANNELS,
+    HEAD_NAMES,
+    FusionNet,
+    FusionWithCAM,
+    output_names,
+)
 from bcl_core.stats import fixed_sensitivity_point, youden_point
 
 logger = logging.getLogger(__name__)
@@ -59,11 +65,14 @@ class CropSet:
                        self.labels[idx], oracle)
 
     def save(self, path: str | Path) -> Path:
-        """Write as a compressed ``.npz``."""
+        """Write as a compressed ``.npz`` (atomically: readers never see a partial file)."""
         out = Path(path)
         out.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(out, case_ids=np.asarray(self.case_ids), ct=self.ct.astype(np.float16),
-                            mr=self.mr.astype(np.float16), labels=self.labels, oracle=self.oracle)
+        partial = out.with_name(out.name + ".partial.npz")
+        np.savez_compressed(partial, case_ids=np.asarray(self.case_ids),
+                            ct=self.ct.astype(np.float16), mr=self.mr.astype(np.float16),
+                            labels=self.labels, oracle=self.oracle)
+        partial.replace(out)
         return out
 
     @classmethod
@@ -87,7 +96,8 @@ class FusionTrainConfig:
     batch_size: int = 16
     learning_rate: float = 1e-3
     weight_decay: float = 1e-4
-    channels: tuple[int, ...] = (16, 32, 64, 128)
+    channels: tuple[int, ...] = DEFAULT_CHANNELS
+    subunits: int = 1
     shared_features: int = 64
     dropout: float = 0.2
     seed: int = 0
@@ -167,7 +177,8 @@ def train_fusion(train: CropSet, validation: CropSet, config: FusionTrainConfig,
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     generator = torch.Generator().manual_seed(config.seed)
-    model = FusionNet(config.modalities, config.channels, config.shared_features, config.dropout)
+    model = FusionNet(config.modalities, config.channels, config.shared_features, config.dropout,
+                      subunits=config.subunits)
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate,
                                   weight_decay=config.weight_decay)
     steps_per_epoch = max(1, int(np.ceil(len(train) / config.batch_size)))

@@ -163,7 +163,6 @@ def run_fusion_training(config: FusionRunConfig,
     development = load_or_build(config.development, config.cache_dir, say)
     train, validation = split_development(development, config.validation_fraction,
                                           config.train.seed)
-    tests = {source.name: load_or_build(source, config.cache_dir, say) for source in config.tests}
     variants = ABLATIONS if config.ablations else {"fusion": ABLATIONS["fusion"]}
     metrics: dict[str, Any] = {
         "notice": SYNTHETIC_NOTICE,
@@ -172,13 +171,13 @@ def run_fusion_training(config: FusionRunConfig,
                  "tests": {s.name: s.describe() for s in config.tests},
                  "prevalence": {
                      "train": train.labels.mean(axis=0).round(4).tolist(),
-                     "validation": validation.labels.mean(axis=0).round(4).tolist(),
-                     **{k: v.labels.mean(axis=0).round(4).tolist() for k, v in tests.items()}},
+                     "validation": validation.labels.mean(axis=0).round(4).tolist()},
                  "heads": list(HEAD_NAMES)},
         "training": config_dict(config.train),
         "models": {},
     }
     exported: dict[str, Any] = {}
+    trained: dict[str, tuple[TrainResult, np.ndarray, np.ndarray, dict[str, float]]] = {}
     for variant, modalities in variants.items():
         result = _train_one(variant, modalities, train, validation, config.train, say)
         val_logits = predict_logits(result.model, validation)
@@ -195,15 +194,21 @@ def run_fusion_training(config: FusionRunConfig,
                                           1 / (1 + np.exp(-val_logits[:, h]))).ece
                 for h, name in enumerate(HEAD_NAMES)},
             "validation": evaluate_split(val_probs, validation, thresholds),
-            "tests": {name: evaluate_split(calibrated(predict_logits(result.model, crops), scale,
-                                                      bias), crops, thresholds)
-                      for name, crops in tests.items()},
         }
         metrics["models"][variant] = entry
+        trained[variant] = (result, scale, bias, thresholds)
         say(f"{variant}: validation mean AUROC "
             f"{np.mean([entry['validation'][t].get('auroc', np.nan) for t in LEAKAGE_TYPES]):.3f}")
         if variant == "fusion":
             exported = export_model(result, scale, bias, thresholds, config, entry, validation)
+    # Test sets last: their crops may still be building while the models train.
+    for source in config.tests:
+        crops = load_or_build(source, config.cache_dir, say)
+        metrics["data"]["prevalence"][source.name] = crops.labels.mean(axis=0).round(4).tolist()
+        for variant, (result, scale, bias, thresholds) in trained.items():
+            probabilities = calibrated(predict_logits(result.model, crops), scale, bias)
+            metrics["models"][variant].setdefault("tests", {})[source.name] = evaluate_split(
+                probabilities, crops, thresholds)
     metrics["total_seconds"] = round(time.perf_counter() - start, 1)
     metrics["export"] = exported
     out = config.out_dir / "fusion.metrics.json"
