@@ -13,6 +13,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from bcl_core.commands.train_fusion import register_card, register_fusion
+
 
 def _register_seg(targets: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = targets.add_parser(
@@ -58,6 +60,8 @@ def _run_seg(args: argparse.Namespace) -> int:
 #: One registration function per training target.
 TARGETS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (  # type: ignore[type-arg]
     _register_seg,
+    register_fusion,
+    register_card,
 )
 
 
