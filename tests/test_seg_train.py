@@ -105,3 +105,18 @@ def test_train_command_reports_a_missing_folder(tmp_path: Path,
     code = main(["train", "seg", "--modality", "ct", "--data", str(tmp_path / "no"),
                  "--out", str(tmp_path)])
     assert code == 2 and "Data folder not found" in capsys.readouterr().err
+
+
+def test_second_leg_starts_from_a_checkpoint(tmp_path: Path) -> None:
+    from bcl_core.errors import InputError
+    from bcl_core.train.seg_train import train_segmentation
+
+    train_segmentation(tiny_config(tmp_path / "a", steps=2), toy_cases(3))
+    checkpoint = tmp_path / "a" / "seg_ct.pt"
+    metrics = train_segmentation(tiny_config(tmp_path / "b", steps=2, init_checkpoint=checkpoint),
+                                 toy_cases(3))
+    assert metrics["initialised_from"] == str(checkpoint)
+    assert load_sidecar(tmp_path / "b" / "seg_ct.json").raw["training"]["initialised_from"]
+    with pytest.raises(InputError, match="another input spec"):
+        train_segmentation(tiny_config(tmp_path / "c", steps=2, init_checkpoint=checkpoint,
+                                       spacing_mm=(2.0, 2.0, 2.0)), toy_cases(3))

@@ -33,6 +33,8 @@ def _register_seg(targets: argparse._SubParsersAction) -> None:  # type: ignore[
                              "further along")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--learning-rate", type=float, default=2e-3, help="peak (AdamW)")
+    parser.add_argument("--init", type=Path, default=None, metavar="CHECKPOINT",
+                        help="start from this .pt checkpoint (a second training leg)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-cases", type=int, default=None, help="use the first N cases")
     parser.add_argument("--time-limit-min", type=float, default=38.0,
@@ -47,7 +49,7 @@ def _run_seg(args: argparse.Namespace) -> int:
     config = SegTrainConfig(
         modality=args.modality, data_dir=args.data, out_dir=args.out, steps=args.steps,
         batch_size=args.batch_size, learning_rate=args.learning_rate, seed=args.seed,
-        max_cases=args.max_cases,
+        max_cases=args.max_cases, init_checkpoint=args.init,
         time_limit_min=args.time_limit_min, threads=args.threads,
         schedule_by_time=not args.schedule_by_steps)
     metrics = train_segmentation(config)

@@ -83,6 +83,8 @@ class SegTrainConfig:
     click_search_mm: float = 4.0
     roi_margin_mm: tuple[float, float, float] = (10.0, 10.0, 6.0)
     architecture: dict[str, Any] = field(default_factory=lambda: dict(SEG_ARCHITECTURE))
+    #: Checkpoint (``.pt`` written by this module) to start from: a second training leg.
+    init_checkpoint: Path | None = None
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
@@ -189,7 +191,16 @@ def train_segmentation(config: SegTrainConfig,
     load_seconds = time.monotonic() - started
 
     architecture = {**DEFAULT_ARCHITECTURE, **config.architecture}
+    initial_state = None
+    if config.init_checkpoint is not None:
+        checkpoint = torch.load(config.init_checkpoint, map_location="cpu", weights_only=False)
+        if checkpoint.get("input_spec") != asdict(spec):
+            raise InputError(f"{config.init_checkpoint} was trained with another input spec "
+                             f"({checkpoint.get('input_spec')}); start from scratch instead.")
+        architecture, initial_state = checkpoint["architecture"], checkpoint["state_dict"]
     model = build_seg_unet(architecture)
+    if initial_state is not None:
+        model.load_state_dict(initial_state)
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=1e-5)
     loss_fn = DiceCELoss(sigmoid=True, batch=True)
     best_dice, best_state, best_step = -1.0, copy.deepcopy(model.state_dict()), 0
@@ -243,6 +254,7 @@ def train_segmentation(config: SegTrainConfig,
         "seconds_per_step": train_seconds / max(1, steps_done),
         "n_train_cases": len(train_regions), "n_val_cases": len(val_regions),
         "val_cases": [r.case_id for r in val_regions],
+        "initialised_from": str(config.init_checkpoint) if config.init_checkpoint else None,
     })
 
 
@@ -279,7 +291,8 @@ def _write_outputs(config: SegTrainConfig, model: torch.nn.Module, architecture:
         "roi": {"margin_mm": list(config.roi_margin_mm), "plane": settings["plane"]},
         "training": {"architecture": architecture, "seed": config.seed,
                      "steps": metrics["steps_done"], "data_dir": str(config.data_dir),
-                     "checkpoint": f"{name}.pt", "synthetic_data": True},
+                     "checkpoint": f"{name}.pt", "synthetic_data": True,
+                     "initialised_from": metrics["initialised_from"]},
     }, out / f"{name}.json")
     rng = np.random.default_rng(config.seed + 1)
     random_batch = rng.normal(size=(2, 2, *spec.size_ijk[::-1])).astype(np.float32)
