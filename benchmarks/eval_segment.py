@@ -60,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-cases", type=int, default=None)
     parser.add_argument("--out", type=Path, default=Path("runs/eval_segment"))
     args = parser.parse_args(argv)
+    if args.clicks < 1:
+        parser.error("--clicks must be at least 1 (click robustness needs moved clicks).")
 
     folders = case_dirs(args.data)[: args.max_cases]
     args.out.mkdir(parents=True, exist_ok=True)
