@@ -23,6 +23,12 @@ from bcl_core.volume import Volume, resample
 PERCENTILE_CLIP = (-0.5, 1.5)
 
 
+def slice_array_axis(volume: Volume) -> int:
+    """Array axis (0=k/z, 1=j/y, 2=i/x) of a canonical (identity-direction) grid that runs along
+    ``volume``'s slice normal."""
+    return 2 - int(np.argmax(np.abs(volume.slice_normal)))
+
+
 def normalise_intensity(array: ArrayLike, normalisation: Normalisation) -> NDArray[np.float32]:
     """Scale intensities as the sidecar says.
 

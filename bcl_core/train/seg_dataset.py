@@ -22,6 +22,7 @@ from bcl_core.preprocess import (
     normalise_intensity,
     pad_edges,
     patch_template,
+    slice_array_axis,
 )
 from bcl_core.sidecar import InputSpec
 from bcl_core.train.augment import (
@@ -57,12 +58,6 @@ class SegRegion:
     point_mm: NDArray[np.float64]
     slice_axis: int
     volume_ml: float
-
-
-def slice_array_axis(volume: Volume) -> int:
-    """Array axis (0=k/z, 1=j/y, 2=i/x) of the canonical grid along the series' slice normal."""
-    lps_axis = int(np.argmax(np.abs(volume.slice_normal)))
-    return 2 - lps_axis
 
 
 def mask_volume_ml(mask: Volume) -> float:
