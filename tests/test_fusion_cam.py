@@ -27,7 +27,7 @@ class _PackedInput(torch.nn.Module):
 
 def _model(seed: int = 0) -> FusionNet:
     torch.manual_seed(seed)
-    model = FusionNet(channels=(8, 16, 16, 32), shared_features=16, dropout=0.0)
+    model = FusionNet(channels=(8, 16, 32), shared_features=16, dropout=0.0)
     # Random weights give many dead ReLUs; widen the biases so every head has a gradient.
     with torch.no_grad():
         model.shared.bias.uniform_(0.0, 0.5)
@@ -42,8 +42,9 @@ def test_closed_form_cam_matches_monai_gradcam(seed: int) -> None:
     mr = torch.randn(1, 1, SIZE, SIZE, SIZE)
     outputs = FusionWithCAM(model)(ct, mr)
     packed_model = _PackedInput(model)
+    n_stages = len(model.encoders["ct"].stages)
     for modality, cams in zip(("ct", "mr"), outputs[2:], strict=True):
-        cam = GradCAM(packed_model, target_layers=f"model.encoders.{modality}.stages.3",
+        cam = GradCAM(packed_model, target_layers=f"model.encoders.{modality}.stages.{n_stages - 1}",
                       postprocessing=lambda x: x)
         for head in range(len(HEAD_NAMES)):
             reference = cam(torch.cat([ct, mr], dim=1), class_idx=head)[0, 0].detach().numpy()
@@ -68,7 +69,7 @@ def test_cam_outputs_shapes_and_range() -> None:
 def test_onnx_export_matches_torch(tmp_path) -> None:
     ort = pytest.importorskip("onnxruntime")
     model = _model()
-    wrapper = FusionWithCAM(model)
+    wrapper = FusionWithCAM(model).eval()
     example = (torch.randn(1, 1, SIZE, SIZE, SIZE), torch.randn(1, 1, SIZE, SIZE, SIZE))
     path = tmp_path / "fusion.onnx"
     torch.onnx.export(wrapper, example, str(path), input_names=["ct", "mr"],

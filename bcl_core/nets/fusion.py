@@ -6,9 +6,10 @@ a shared representation layer fed by both, and multi-task logits: one per leakag
 
 :class:`FusionWithCAM` wraps a trained model for ONNX export: one call returns the
 probabilities, the logits and a Grad-CAM map per type and modality. The head after the last
-convolutional stage is pooling -> linear -> ReLU -> linear, so the gradient of each logit with
-respect to the last stage's activations is written out in closed form (the ReLU gate times the
-weights); no autograd is needed at run time, and ONNX Runtime computes the maps without torch.
+convolutional stage is pooling (average and max) -> linear -> ReLU -> linear, so the Grad-CAM
+weights (the spatial mean of each logit's gradient with respect to the last stage's activations)
+are written out in closed form (the ReLU gate times the weights, divided by the voxel count); no
+autograd is needed at run time, and ONNX Runtime computes the maps without torch.
 """
 
 from __future__ import annotations
@@ -25,20 +26,28 @@ from bcl_core.leakage import HEAD_NAMES
 MODALITIES: tuple[str, ...] = ("ct", "mr")
 
 
+#: Default encoder: three stride-2 residual stages, so Grad-CAM maps are 1/8 of the crop size
+#: (6^3 cells of 16 mm on the 48^3, 2 mm crop). Sized to train on a 2-core CPU.
+DEFAULT_CHANNELS: tuple[int, ...] = (16, 32, 64)
+DEFAULT_STRIDES: tuple[int, ...] = (2, 2, 2)
+#: Batch, not instance, normalisation: instance norm re-centres every channel of every case
+#: before global average pooling, which erases exactly the per-case differences the heads need
+#: (a fusion net with instance norm did not learn at all on the synthetic crops).
+NORM = "BATCH"
+
+
 class ModalityEncoder(nn.Module):
-    """Four residual stages (stride 2, 2, 2, 1) mapping ``(B, 1, D, H, W)`` to a feature map.
+    """Residual stages (MONAI ``ResidualUnit``) mapping ``(B, 1, D, H, W)`` to a feature map."""
 
-    The last stage keeps its resolution so Grad-CAM maps are 1/8 of the input size, not 1/16.
-    """
-
-    def __init__(self, channels: Sequence[int] = (16, 32, 64, 128),
-                 strides: Sequence[int] = (2, 2, 2, 1), dropout: float = 0.0) -> None:
+    def __init__(self, channels: Sequence[int] = DEFAULT_CHANNELS,
+                 strides: Sequence[int] = DEFAULT_STRIDES, subunits: int = 1,
+                 dropout: float = 0.0) -> None:
         super().__init__()
         stages: list[nn.Module] = []
         in_channels = 1
         for out_channels, stride in zip(channels, strides, strict=True):
             stages.append(ResidualUnit(3, in_channels, out_channels, strides=stride,
-                                       subunits=2, norm="INSTANCE", act="PRELU",
+                                       subunits=subunits, norm=NORM, act="PRELU",
                                        dropout=dropout))
             in_channels = out_channels
         self.stages = nn.Sequential(*stages)
@@ -56,8 +65,8 @@ class FusionNet(nn.Module):
     ----------
     modalities:
         ``("ct", "mr")`` for fusion, ``("ct",)`` or ``("mr",)`` for the ablations.
-    channels:
-        Encoder channels per stage.
+    channels, strides, subunits:
+        Encoder channels and stride per stage; convolutions per stage.
     shared_features:
         Width of the shared representation layer.
     dropout:
@@ -65,17 +74,21 @@ class FusionNet(nn.Module):
     """
 
     def __init__(self, modalities: Sequence[str] = MODALITIES,
-                 channels: Sequence[int] = (16, 32, 64, 128), shared_features: int = 64,
-                 dropout: float = 0.1) -> None:
+                 channels: Sequence[int] = DEFAULT_CHANNELS, shared_features: int = 64,
+                 dropout: float = 0.1, strides: Sequence[int] | None = None,
+                 subunits: int = 1) -> None:
         super().__init__()
         unknown = set(modalities) - set(MODALITIES)
         if unknown or not modalities:
             raise ValueError(f"modalities must be a non-empty subset of {MODALITIES}")
         self.modalities = tuple(m for m in MODALITIES if m in modalities)
-        self.encoders = nn.ModuleDict(
-            {m: ModalityEncoder(channels, dropout=dropout / 2) for m in self.modalities}
-        )
-        pooled = sum(self.encoders[m].out_channels for m in self.modalities)
+        stage_strides = tuple(strides) if strides is not None else (2,) * len(channels)
+        self.encoders = nn.ModuleDict({
+            m: ModalityEncoder(channels, stage_strides, subunits, dropout=dropout / 2)
+            for m in self.modalities})
+        # Average and max pooling per channel: leakage risk often sits in a small structure
+        # (a cortical defect, a vein channel) that an average alone dilutes.
+        pooled = 2 * sum(self.encoders[m].out_channels for m in self.modalities)
         self.dropout = nn.Dropout(dropout)
         self.shared = nn.Linear(pooled, shared_features)
         self.heads = nn.Linear(shared_features, len(HEAD_NAMES))
@@ -86,7 +99,9 @@ class FusionNet(nn.Module):
 
     def head(self, activations: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits and the shared layer's pre-activation from last-stage activations."""
-        pooled = torch.cat([activations[m].mean(dim=(2, 3, 4)) for m in self.modalities], dim=1)
+        pooled = torch.cat([torch.cat([activations[m].mean(dim=(2, 3, 4)),
+                                       activations[m].amax(dim=(2, 3, 4))], dim=1)
+                            for m in self.modalities], dim=1)
         pre_activation = self.shared(self.dropout(pooled))
         return self.heads(F.relu(pre_activation)), pre_activation
 
@@ -141,9 +156,13 @@ class FusionWithCAM(nn.Module):
             acts = activations[modality]
             n_channels = acts.shape[1]
             n_voxels = acts.shape[2] * acts.shape[3] * acts.shape[4]
-            # Pooling is a mean, so d pooled / d A is 1/N everywhere: alpha = jacobian / N.
-            alpha = jacobian[:, :, offset:offset + n_channels] / n_voxels
-            offset += n_channels
+            # Grad-CAM weights are the spatial mean of d logit / d A. Through the average pool
+            # that gradient is J_avg / N at every voxel; through the max pool it is J_max at the
+            # argmax and 0 elsewhere, whose spatial mean is J_max / N. So alpha = (J_avg+J_max)/N.
+            j_avg = jacobian[:, :, offset:offset + n_channels]
+            j_max = jacobian[:, :, offset + n_channels:offset + 2 * n_channels]
+            alpha = (j_avg + j_max) / n_voxels
+            offset += 2 * n_channels
             cam = F.relu(torch.einsum("bhc,bcxyz->bhxyz", alpha, acts))
             cam = F.interpolate(cam, size=images[modality].shape[2:], mode="trilinear",
                                 align_corners=False)
