@@ -65,6 +65,7 @@ def register_fusion(targets: argparse._SubParsersAction) -> None:  # type: ignor
     # Hyper-parameter defaults live in FusionTrainConfig; None keeps them.
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--learning-rate", type=float, default=None, help="peak learning rate")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--no-ablations", action="store_true",
                         help="train only the fusion model")
@@ -99,6 +100,7 @@ def run_fusion(args: argparse.Namespace) -> int:
         train=FusionTrainConfig(seed=args.seed, **{
             key: value for key, value in (("epochs", args.epochs),
                                           ("batch_size", args.batch_size),
+                                          ("learning_rate", args.learning_rate),
                                           ("threads", args.threads)) if value is not None}),
         ablations=not args.no_ablations)
     metrics = run_fusion_training(
