@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from bcl_core.leakage import LEAKAGE_TYPES
+
 #: Leakage types in protocol order (Xi et al. 2024): I venous, II soft tissue, III disc, IV canal.
-TYPES: tuple[str, ...] = ("type1", "type2", "type3", "type4")
+TYPES: tuple[str, ...] = LEAKAGE_TYPES
 TYPE_TITLES: dict[str, str] = {
     "type1": "Type I (segmental vein)",
     "type2": "Type II (soft tissue)",

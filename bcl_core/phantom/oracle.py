@@ -13,9 +13,8 @@ import math
 
 import numpy as np
 
+from bcl_core.leakage import LEAKAGE_TYPES
 from bcl_core.phantom.features import BONE_DENSITY_MEAN_HU, BONE_DENSITY_SD_HU, RiskFeatures
-
-LEAKAGE_TYPES: tuple[str, ...] = ("type1", "type2", "type3", "type4")
 
 #: Intercepts of the per-type logistic models (set for the reported incidence).
 INTERCEPTS: dict[str, float] = {"type1": -2.5, "type2": -3.4, "type3": -4.0, "type4": -4.8}

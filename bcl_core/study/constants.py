@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from enum import StrEnum
 
+from bcl_core.leakage import LEAKAGE_TYPES
+
 
 class Role(StrEnum):
     """What a study account may do.
@@ -24,7 +26,7 @@ class Role(StrEnum):
 ALL_ROLES: frozenset[Role] = frozenset(Role)
 
 #: The four leakage types of the protocol, in column order (type I ... type IV).
-LEAK_TYPES: tuple[str, ...] = ("type1", "type2", "type3", "type4")
+LEAK_TYPES: tuple[str, ...] = LEAKAGE_TYPES
 
 #: Series sub-folders a case folder may hold; ``postop`` is shown to reference readers only.
 READER_SERIES: tuple[str, ...] = ("ct", "mr")
