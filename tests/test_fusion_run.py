@@ -21,7 +21,7 @@ def test_fusion_recipe_writes_a_loadable_model(tmp_path: Path) -> None:
         out_dir=tmp_path / "models", cache_dir=tmp_path / "cache",
         development=DataSource("dev", site="internal", seed=5, n_cases=24),
         tests=(DataSource("external", site="external", seed=6, n_cases=8),),
-        train=FusionTrainConfig(epochs=1, batch_size=8, channels=(4, 8, 8, 8),
+        train=FusionTrainConfig(epochs=1, batch_size=8, channels=(4, 8, 8),
                                 shared_features=8),
         ablations=False, validation_fraction=0.25,
     )
