@@ -10,7 +10,11 @@ Measures, on a case written by ``bcl synth`` (no ``--compact``: 512x512 CT as a 
 
 Usage::
 
-    python benchmarks/bench_predict.py [--case DIR] [--repeats 5]
+    python benchmarks/bench_predict.py [--case DIR] [--repeats 5] [--untrained-fusion]
+
+``--untrained-fusion`` times the real fusion architecture with random weights (exported with the
+shipped input settings beside copies of the shipped segmentation models) when no trained fusion
+model is installed: the time does not depend on the weights, the probabilities mean nothing.
 """
 
 from __future__ import annotations
@@ -37,12 +41,43 @@ def _case(path: Path | None) -> Path:
     return out / str(row["case_id"])
 
 
+def _untrained_model_dir() -> Path:
+    import shutil
+
+    import numpy as np
+
+    from bcl_core.inference import default_model_dir, sha256_file
+    from bcl_core.leakage import HEAD_NAMES
+    from bcl_core.nets.fusion import FusionNet
+    from bcl_core.sidecar import write_sidecar
+    from bcl_core.train.fusion import export_fusion_onnx
+    from bcl_core.train.fusion_data import FUSION_INPUT_SETTINGS
+
+    folder = Path(tempfile.mkdtemp(prefix="bcl_models_"))
+    for name in ("seg_ct", "seg_mr"):
+        for suffix in (".onnx", ".json"):
+            shutil.copy(default_model_dir() / f"{name}{suffix}", folder)
+    ones, zeros = np.ones(len(HEAD_NAMES)), np.zeros(len(HEAD_NAMES))
+    size = FUSION_INPUT_SETTINGS["inputs"]["ct"]["size_ijk"][::-1]
+    onnx_path = export_fusion_onnx(FusionNet().eval(), ones, zeros, size, folder / "fusion.onnx")
+    write_sidecar({"name": "fusion", "task": "classification", "version": "untrained-benchmark",
+                   "onnx_file": onnx_path.name, "sha256": sha256_file(onnx_path),
+                   "output_names": ["probabilities", "logits", "cam_ct", "cam_mr"],
+                   "thresholds": {name: 0.5 for name in HEAD_NAMES},
+                   **FUSION_INPUT_SETTINGS}, folder / "fusion.json")
+    return folder
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--case", type=Path, default=None, help="case folder (default: new one)")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--untrained-fusion", action="store_true",
+                        help="time the fusion architecture with random weights")
     args = parser.parse_args()
     os.environ.setdefault("BCL_ORT_PROVIDER", "cpu")
+    if args.untrained_fusion:
+        os.environ["BCL_MODEL_DIR"] = str(_untrained_model_dir())
 
     from bcl_core.case import load_case
     from bcl_core.pipeline import PipelineModels, predict_case
