@@ -9,6 +9,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from conftest import make_synth_cases  # noqa: E402
+
 from bcl_core.inference import load_model  # noqa: E402
 from bcl_core.nets.seg_unet import build_seg_unet  # noqa: E402
 from bcl_core.preprocess import extract_patch, model_input  # noqa: E402
@@ -23,10 +25,7 @@ pytestmark = pytest.mark.skipif(not (MODELS / "seg_ct.pt").is_file()
 
 @pytest.fixture(scope="module")
 def cases_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    synthesize = pytest.importorskip("bcl_core.phantom.batch").synthesize
-    out = tmp_path_factory.mktemp("int")
-    synthesize(out, 2, "prospective", seed=99, compact=True, workers=1)
-    return out
+    return make_synth_cases(tmp_path_factory, "prospective", 99)
 
 
 @pytest.mark.parametrize("modality", ["ct", "mr"])

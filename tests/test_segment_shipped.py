@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import make_synth_cases
 
 from bcl_core.cli import main
 from bcl_core.errors import SegmentationError
@@ -29,10 +30,7 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def cases_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    synthesize = pytest.importorskip("bcl_core.phantom.batch").synthesize
-    out = tmp_path_factory.mktemp("ext")
-    synthesize(out, 2, "external", seed=4242, compact=True, workers=1)
-    return out
+    return make_synth_cases(tmp_path_factory, "external", 4242)
 
 
 @pytest.fixture(scope="module")
