@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from model_fixtures import FIXED_PROBABILITIES, TOY_THRESHOLDS, write_small_case, write_toy_models
 
 from bcl_core.cli import main
 from bcl_core.inference import clear_model_cache
 from bcl_core.leakage import LEAKAGE_TYPES
-from model_fixtures import FIXED_PROBABILITIES, TOY_THRESHOLDS, write_small_case, write_toy_models
 
 
 @pytest.fixture(scope="module")
