@@ -29,7 +29,7 @@ from bcl_core.inference import OnnxModel, load_model
 from bcl_core.leakage import HEAD_NAMES, LEAKAGE_TYPES, TYPE_LABELS  # noqa: F401 (re-exported)
 from bcl_core.preprocess import normalise_intensity
 from bcl_core.roi import RoiCrop, crop_roi, roi_box
-from bcl_core.segment import model_for, segment_vertebra
+from bcl_core.segment import MODEL_FOR_MODALITY, segment_vertebra
 from bcl_core.sidecar import InputSpec, RoiSpec, Sidecar
 from bcl_core.volume import Volume
 
@@ -92,12 +92,10 @@ class PipelineModels:
     segment_mr: OnnxModel
 
     @classmethod
-    def load(cls, fusion: str = FUSION_MODEL, provider: str | None = None) -> PipelineModels:
+    def load(cls, fusion: str = FUSION_MODEL) -> PipelineModels:
         """The shipped models (cached per process by :func:`bcl_core.inference.load_model`)."""
-        ct_probe = Volume(np.zeros((1, 1, 1), np.int16), modality="CT")
-        mr_probe = Volume(np.zeros((1, 1, 1), np.int16), modality="MR")
-        del provider  # the segmentation models follow $BCL_ORT_PROVIDER like the fusion model
-        return cls(load_model(fusion), model_for(ct_probe), model_for(mr_probe))
+        return cls(load_model(fusion), load_model(MODEL_FOR_MODALITY["CT"]),
+                   load_model(MODEL_FOR_MODALITY["MR"]))
 
     @property
     def provider(self) -> str:

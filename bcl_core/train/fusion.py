@@ -32,6 +32,7 @@ from bcl_core.nets.fusion import (
     output_names,
 )
 from bcl_core.stats import fixed_sensitivity_point, youden_point
+from bcl_core.train.export import OPSET
 
 logger = logging.getLogger(__name__)
 
@@ -276,7 +277,7 @@ def export_fusion_onnx(model: FusionNet, scale: NDArray[np.float64], bias: NDArr
     names = output_names(model.modalities)
     batch_axis = {name: {0: "batch"} for name in ["ct", "mr", *names]}
     torch.onnx.export(wrapper, example, str(out), input_names=["ct", "mr"], output_names=names,
-                      dynamic_axes=batch_axis, opset_version=17, dynamo=False)
+                      dynamic_axes=batch_axis, opset_version=OPSET, dynamo=False)
     return out
 
 

@@ -89,7 +89,7 @@ class FusionRunConfig:
     workers: int = 2
 
 
-def load_or_build(source: DataSource, cache_dir: Path,
+def load_or_build(source: DataSource, cache_dir: Path, workers: int = 2,
                   progress: Callable[[str], None] | None = None) -> CropSet:
     """The source's crops from ``cache_dir/<name>.npz``, built first if missing."""
     path = cache_dir / f"{source.name}.npz"
@@ -105,7 +105,7 @@ def load_or_build(source: DataSource, cache_dir: Path,
         if progress and (done % 50 == 0 or done == len(jobs)):
             progress(f"{source.name}: {done}/{len(jobs)} cases cropped")
 
-    crops = build_crop_set(jobs, workers=2, on_case_done=tick)
+    crops = build_crop_set(jobs, workers=workers, on_case_done=tick)
     crops.save(path)
     return crops
 
@@ -160,7 +160,7 @@ def run_fusion_training(config: FusionRunConfig,
     """
     start = time.perf_counter()
     say = progress or (lambda text: logger.info(text))
-    development = load_or_build(config.development, config.cache_dir, say)
+    development = load_or_build(config.development, config.cache_dir, config.workers, say)
     train, validation = split_development(development, config.validation_fraction,
                                           config.train.seed)
     variants = ABLATIONS if config.ablations else {"fusion": ABLATIONS["fusion"]}
@@ -203,7 +203,7 @@ def run_fusion_training(config: FusionRunConfig,
             exported = export_model(result, scale, bias, thresholds, config, entry, validation)
     # Test sets last: their crops may still be building while the models train.
     for source in config.tests:
-        crops = load_or_build(source, config.cache_dir, say)
+        crops = load_or_build(source, config.cache_dir, config.workers, say)
         metrics["data"]["prevalence"][source.name] = crops.labels.mean(axis=0).round(4).tolist()
         for variant, (result, scale, bias, thresholds) in trained.items():
             probabilities = calibrated(predict_logits(result.model, crops), scale, bias)
