@@ -160,8 +160,13 @@ def _flow(page, url: str, setup: dict[str, Path], truth: dict,  # noqa: ANN001
     page.get_by_role("button", name="Predict leakage risk").click()
     _wait_idle(page)
     page.get_by_text("Model estimate per leakage type").wait_for(timeout=90_000)
+    # The heading is drawn before the metrics of the same run: wait for the run to finish and
+    # for the last metric, so none is read before it exists.
+    _wait_idle(page)
+    metrics = page.locator("[data-testid='stMetric']")
+    metrics.filter(has_text="Type IV").first.wait_for(timeout=30_000)
     shown = {}
-    for metric in page.locator("[data-testid='stMetric']").all():
+    for metric in metrics.all():
         label = metric.locator("[data-testid='stMetricLabel']").inner_text().strip()
         shown[label] = float(metric.locator("[data-testid='stMetricValue']").inner_text()
                              .replace("%", "").strip())
