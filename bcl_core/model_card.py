@@ -34,7 +34,11 @@ NOT_INTENDED = (
 )
 LIMITATIONS = (
     "Synthetic training and test data (bcl_core.phantom); single target vertebra per case; "
-    "thresholds chosen on synthetic validation data; calibration fitted on synthetic data."
+    "thresholds chosen on synthetic validation data; calibration fitted on synthetic data. "
+    "The fusion models were also trained to estimate the generator's latent risk features "
+    "(auxiliary targets: fracture severity, oedema, bone density, veins, wall defect, endplate "
+    "gap, cleft, posterior-wall breach, foramen), which no real case records: retrained on a "
+    "hospital's own cases they learn from the leakage labels alone and will need more cases."
 )
 
 

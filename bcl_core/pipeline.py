@@ -28,7 +28,7 @@ from bcl_core.explain import map_to_series
 from bcl_core.inference import OnnxModel, load_model
 from bcl_core.leakage import HEAD_NAMES, LEAKAGE_TYPES, TYPE_LABELS  # noqa: F401 (re-exported)
 from bcl_core.preprocess import normalise_intensity
-from bcl_core.roi import RoiCrop, crop_roi, roi_box
+from bcl_core.roi import ROI_CENTRES, RoiCrop, crop_roi, roi_box
 from bcl_core.segment import MODEL_FOR_MODALITY, segment_vertebra
 from bcl_core.sidecar import InputSpec, RoiSpec, Sidecar
 from bcl_core.volume import Volume
@@ -109,8 +109,12 @@ def roi_settings(sidecar: Sidecar, input_name: str) -> RoiSpec:
     if roi is None:
         raise ModelError(f"{sidecar.path.name} has no ROI settings for input {input_name!r}; "
                          "re-export the model.")
+    centre = str(roi.get("centre", "box"))
+    if centre not in ROI_CENTRES:
+        raise ModelError(f"{sidecar.path.name}: ROI centre {centre!r} for input {input_name!r} "
+                         f"is not one of {', '.join(ROI_CENTRES)}; re-export the model.")
     return RoiSpec(margin_mm=tuple(float(m) for m in roi["margin_mm"]),  # type: ignore[arg-type]
-                   plane=str(roi["plane"]))
+                   plane=str(roi["plane"]), centre=centre)
 
 
 def classifier_input(series: Volume, mask: Volume, spec: InputSpec, roi: RoiSpec
@@ -119,7 +123,8 @@ def classifier_input(series: Volume, mask: Volume, spec: InputSpec, roi: RoiSpec
 
     The box comes from the mask traced in the reading plane for this input (axial for CT,
     sagittal for MRI) plus the margin; the crop, on the input's fixed grid (identity direction,
-    ``spec.spacing_mm`` x ``spec.size_ijk``), is centred on the box.
+    ``spec.spacing_mm`` x ``spec.size_ijk``), is centred on the box or on the vertebral body
+    (``roi.centre``).
     """
     box = roi_box(mask, roi)
     crop = crop_roi(series, box, spec.size_ijk, spacing_mm=spec.spacing_mm)

@@ -89,9 +89,50 @@ def mask_box(mask: Volume, plane: str = "axial") -> Box:
     return Box(points.min(axis=0) - half_extent, points.max(axis=0) + half_extent)
 
 
+#: Where the classifier grid may be centred (sidecar ``roi_per_input.<input>.centre``).
+ROI_CENTRES: tuple[str, ...] = ("box", "body")
+
+
+def mask_body_centre(mask: Volume, core_fraction: float = 0.8) -> NDArray[np.float64]:
+    """The centre of the mask's thickest part (the vertebral body) in LPS mm.
+
+    The body is the only part of a vertebra thicker than a few millimetres (pedicles, laminae
+    and processes are thin), so the voxels deepest inside the mask (distance to its surface,
+    in mm, at least ``core_fraction`` of the maximum) lie on the body's mid-plane, and their
+    centroid is the body's centre: independent of where the user clicked and of how much of the
+    posterior elements the mask holds.
+
+    Raises
+    ------
+    SegmentationError
+        If the mask is empty.
+    """
+    inside = np.asarray(mask.array) > 0
+    if not inside.any():
+        raise SegmentationError("The vertebra mask is empty; segment the vertebra first.")
+    region = ndimage.find_objects(inside.astype(np.uint8))[0]
+    sub = np.pad(inside[region], 1)
+    depth = ndimage.distance_transform_edt(sub, sampling=np.asarray(mask.spacing)[::-1])
+    core = depth >= core_fraction * depth.max()
+    kji = np.asarray(ndimage.center_of_mass(core), dtype=float) - 1.0
+    kji += np.array([r.start for r in region], dtype=float)
+    return np.asarray(mask.index_to_mm(kji[::-1]), dtype=float)
+
+
 def roi_box(mask: Volume, roi: RoiSpec) -> Box:
-    """The classifier's box: :func:`mask_box` in the sidecar's plane plus its margin."""
-    return mask_box(mask, roi.plane).expanded(roi.margin_mm)
+    """The classifier's box: :func:`mask_box` in the sidecar's plane plus its margin.
+
+    With ``roi.centre == "body"`` the box keeps its size but is moved to be centred on the
+    vertebral body (:func:`mask_body_centre`), so the classifier grid is centred there.
+    """
+    box = mask_box(mask, roi.plane).expanded(roi.margin_mm)
+    if roi.centre == "box":
+        return box
+    if roi.centre != "body":
+        raise GeometryError(f"Unknown ROI centre {roi.centre!r}; use one of {ROI_CENTRES}.")
+    half = box.size_mm / 2
+    centre = mask_body_centre(mask)
+    return Box(centre - half, centre + half)
 
 
 @dataclass(frozen=True)

@@ -81,10 +81,16 @@ class SegmentationSpec:
 
 @dataclass(frozen=True)
 class RoiSpec:
-    """Box settings: margin (mm along LPS x, y, z) added to the mask box, and its plane."""
+    """Box settings: margin (mm along LPS x, y, z) added to the mask box, and its plane.
+
+    ``centre`` says where the classifier's fixed grid is centred: on the box (``"box"``) or on
+    the vertebral body (``"body"``: the centre of the mask's thickest part), so a grid smaller
+    than the whole vertebra keeps the body, its walls and the canal.
+    """
 
     margin_mm: tuple[float, float, float]
     plane: str
+    centre: str = "box"
 
 
 @dataclass(frozen=True)

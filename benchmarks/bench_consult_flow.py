@@ -42,6 +42,8 @@ def main() -> int:
     """Run the flow once; prints seconds per step as a table and JSON."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--toy", action="store_true", help="use the toy test models")
+    parser.add_argument("--screenshots", type=Path, default=None,
+                        help="folder for a full-page screenshot after each step")
     args = parser.parse_args()
     env = {**os.environ, "BCL_ORT_PROVIDER": os.environ.get("BCL_ORT_PROVIDER", "cpu")}
     env.pop("BCL_DEMO_CASE", None)
@@ -94,6 +96,10 @@ def main() -> int:
                     page.get_by_text("Model estimate per leakage type").wait_for(
                         timeout=300_000)
                 steps[name] = round(time.perf_counter() - started, 2)
+                if args.screenshots is not None:
+                    args.screenshots.mkdir(parents=True, exist_ok=True)
+                    page.screenshot(path=str(args.screenshots / f"{name.replace(' ', '_')}.png"),
+                                    full_page=True)
             browser.close()
     finally:
         server.terminate()

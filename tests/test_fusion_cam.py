@@ -9,7 +9,13 @@ import pytest
 torch = pytest.importorskip("torch")
 from monai.visualize import GradCAM  # noqa: E402
 
-from bcl_core.nets.fusion import HEAD_NAMES, FusionNet, FusionWithCAM, output_names  # noqa: E402
+from bcl_core.nets.fusion import (  # noqa: E402
+    DEFAULT_CHANNELS,
+    HEAD_NAMES,
+    FusionNet,
+    FusionWithCAM,
+    output_names,
+)
 
 SIZE = 24
 
@@ -25,18 +31,21 @@ class _PackedInput(torch.nn.Module):
         return self.model(ct=packed[:, :1], mr=packed[:, 1:])
 
 
-def _model(seed: int = 0) -> FusionNet:
+def _model(seed: int = 0, channels: tuple[int, ...] = (8, 16, 32)) -> FusionNet:
     torch.manual_seed(seed)
-    model = FusionNet(channels=(8, 16, 32), shared_features=16, dropout=0.0)
+    model = FusionNet(channels=channels, shared_features=16, dropout=0.0)
     # Random weights give many dead ReLUs; widen the biases so every head has a gradient.
     with torch.no_grad():
         model.shared.bias.uniform_(0.0, 0.5)
     return model.eval()
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_closed_form_cam_matches_monai_gradcam(seed: int) -> None:
-    model = _model(seed)
+@pytest.mark.parametrize(("seed", "channels"), [
+    (0, (8, 16, 32)), (1, (8, 16, 32)), (2, (8, 16, 32)),
+    (3, DEFAULT_CHANNELS),  # the shipped architecture: a fourth stage with stride 1
+])
+def test_closed_form_cam_matches_monai_gradcam(seed: int, channels: tuple[int, ...]) -> None:
+    model = _model(seed, channels)
     torch.manual_seed(100 + seed)
     ct = torch.randn(1, 1, SIZE, SIZE, SIZE)
     mr = torch.randn(1, 1, SIZE, SIZE, SIZE)

@@ -35,3 +35,32 @@ def test_fusion_recipe_writes_a_loadable_model(tmp_path: Path) -> None:
     assert np.isfinite(written["total_seconds"])
     # A second run reuses the crop caches.
     assert (tmp_path / "cache" / "dev.npz").is_file()
+
+
+def test_crop_cache_is_extended_and_rebuilt_on_new_settings(tmp_path: Path, monkeypatch) -> None:
+    from bcl_core.train import fusion_run
+
+    built: list[list[str]] = []
+    real_build = fusion_run.build_crop_set
+
+    def counting_build(jobs, **kwargs):  # noqa: ANN001, ANN003
+        built.append([fusion_run.job_case_id(job) for job in jobs])
+        return real_build(jobs, **kwargs)
+
+    monkeypatch.setattr(fusion_run, "build_crop_set", counting_build)
+    small = fusion_run.load_or_build(DataSource("dev", site="internal", seed=5, n_cases=2),
+                                     tmp_path, workers=1)
+    assert small.case_ids == ["INT-S5-0001", "INT-S5-0002"]
+    assert small.latent.shape == (2, 10)
+    larger = fusion_run.load_or_build(DataSource("dev", site="internal", seed=5, n_cases=3),
+                                      tmp_path, workers=1)
+    assert built == [["INT-S5-0001", "INT-S5-0002"], ["INT-S5-0003"]]  # only the new case
+    np.testing.assert_allclose(larger.ct[:2], small.ct, atol=1e-2)  # cached as float16
+    again = fusion_run.load_or_build(DataSource("dev", site="internal", seed=5, n_cases=2),
+                                     tmp_path, workers=1)
+    assert again.case_ids == small.case_ids and len(built) == 2  # a subset: nothing built
+    # A cache made with other input settings is never reused.
+    monkeypatch.setattr(fusion_run, "settings_key", lambda: "other settings")
+    fusion_run.load_or_build(DataSource("dev", site="internal", seed=5, n_cases=2), tmp_path,
+                             workers=1)
+    assert built[-1] == ["INT-S5-0001", "INT-S5-0002"]

@@ -40,7 +40,8 @@ def _toy_set(n: int, seed: int) -> CropSet:
 
 def test_training_learns_a_planted_signal(tmp_path) -> None:
     train, validation = _toy_set(64, 0), _toy_set(32, 1)
-    config = FusionTrainConfig(epochs=20, batch_size=16, channels=(4, 8, 8),
+    # (8, 8, 16): the narrower (4, 8, 8) net stalled on the CT blob for one seed in five.
+    config = FusionTrainConfig(epochs=20, batch_size=16, channels=(8, 8, 16),
                                shared_features=8, dropout=0.0, learning_rate=1e-2)
     result = train_fusion(train, validation, config)
     assert len(result.history) == 20

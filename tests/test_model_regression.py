@@ -18,9 +18,11 @@ from bcl_core.leakage import LEAKAGE_TYPES
 
 N_CASES = 80
 SITE, SEED = "external", 5151  # seed chosen for 6 Type IV cases among 80 (labels only)
-#: Floors documented in docs/models.md; set below the shipped model's measured AUROC on these
-#: exact cases (fixed seed), so a change that degrades the pipeline or the model fails here.
-AUROC_FLOORS = {"type1": 0.0, "type2": 0.0, "type3": 0.0, "type4": 0.0}
+#: Floors documented in docs/models.md ("Regression floors"): about 0.07 below what the shipped
+#: model measured on these exact cases (`python benchmarks/pipeline_auroc.py`: 0.779, 0.592,
+#: 0.856, 0.631 for model 0.1.0+fusion.s1000.e26), so a change that degrades the pipeline or the
+#: model fails here while ONNX Runtime's numerical differences between machines do not.
+AUROC_FLOORS = {"type1": 0.70, "type2": 0.52, "type3": 0.78, "type4": 0.55}
 
 pytestmark = pytest.mark.skipif(
     not (default_model_dir() / "fusion.json").is_file(),
@@ -29,24 +31,9 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def predictions() -> tuple[np.ndarray, np.ndarray]:
-    from bcl_core.phantom.ct import render_ct
-    from bcl_core.phantom.mr import render_mr
-    from bcl_core.phantom.spec import sample_case_spec
-    from bcl_core.phantom.writer import truth_record
-    from bcl_core.pipeline import PipelineModels, predict_case
+    from bcl_core.evaluation.phantom_pipeline import pipeline_on_phantoms
 
-    models = PipelineModels.load()
-    probabilities, labels = [], []
-    for index in range(N_CASES):
-        spec = sample_case_spec(SITE, SEED, index)
-        truth = truth_record(spec, compact=True)
-        ct, _ = render_ct(spec, compact=True)
-        mr, _ = render_mr(spec, compact=True)
-        result = predict_case(ct, mr, truth["ct_point_mm"], truth["mr_point_mm"],
-                              models=models, with_maps=False)
-        probabilities.append([result.probabilities[t] for t in LEAKAGE_TYPES])
-        labels.append([truth["labels"][t] for t in LEAKAGE_TYPES])
-    return np.asarray(probabilities), np.asarray(labels)
+    return pipeline_on_phantoms(SITE, SEED, N_CASES)
 
 
 @pytest.mark.parametrize("index", range(len(LEAKAGE_TYPES)), ids=list(LEAKAGE_TYPES))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bcl_core.errors import GeometryError, SegmentationError
-from bcl_core.roi import Box, crop_roi, mask_box, roi_box
+from bcl_core.roi import Box, crop_roi, mask_body_centre, mask_box, roi_box
 from bcl_core.sidecar import RoiSpec
 from bcl_core.volume import Volume
 
@@ -103,3 +103,40 @@ def test_crop_outside_the_image_is_refused() -> None:
     box = Box(np.array([500.0, 500.0, 500.0]), np.array([510.0, 510.0, 510.0]))
     with pytest.raises(GeometryError, match="outside the image"):
         crop_roi(linear_volume(), box, (8, 8, 8))
+
+
+def vertebra_like_mask(direction: np.ndarray | None = None) -> tuple[Volume, np.ndarray]:
+    """A thick "body" block plus a thin "posterior element" plate behind it (1 x 1 x 2 mm grid).
+
+    Returns the mask and the body block's centre in LPS mm, worked out from the indices.
+    """
+    array = np.zeros((30, 80, 60), np.uint8)  # (k, j, i)
+    array[5:25, 10:40, 10:50] = 1             # body: k 5-24 (40 mm), j 10-39, i 10-49
+    array[12:18, 40:75, 10:50] = 1            # plate: 12 mm thick (k), 35 mm long, 40 mm wide
+    volume = Volume(array, spacing=(1.0, 1.0, 2.0), origin=(-30.0, 4.0, 100.0),
+                    direction=np.eye(3) if direction is None else direction)
+    centre_index = np.array([(10 + 49) / 2, (10 + 39) / 2, (5 + 24) / 2])  # (i, j, k)
+    return volume, volume.index_to_mm(centre_index)
+
+
+@pytest.mark.parametrize("direction", [None, SAGITTAL])
+def test_body_centre_ignores_thin_posterior_elements(direction) -> None:
+    mask, body_centre = vertebra_like_mask(direction)
+    found = mask_body_centre(mask)
+    np.testing.assert_allclose(found, body_centre, atol=1.0)
+    # The plain centroid is pulled towards the plate by several mm: the body centre is not it.
+    kji = np.argwhere(mask.array > 0).mean(axis=0)
+    centroid = mask.index_to_mm(kji[::-1])
+    assert np.linalg.norm(centroid - body_centre) > 3.0
+
+
+def test_body_centred_box_keeps_the_size_and_moves_the_centre() -> None:
+    mask, body_centre = vertebra_like_mask()
+    plain = roi_box(mask, RoiSpec(margin_mm=(5.0, 5.0, 5.0), plane="axial"))
+    centred = roi_box(mask, RoiSpec(margin_mm=(5.0, 5.0, 5.0), plane="axial", centre="body"))
+    np.testing.assert_allclose(centred.size_mm, plain.size_mm)
+    np.testing.assert_allclose(centred.centre_mm, body_centre, atol=1.0)
+    with pytest.raises(GeometryError, match="Unknown ROI centre"):
+        roi_box(mask, RoiSpec(margin_mm=(5.0, 5.0, 5.0), plane="axial", centre="middle"))
+    with pytest.raises(SegmentationError):
+        mask_body_centre(mask.with_array(np.zeros_like(mask.array)))

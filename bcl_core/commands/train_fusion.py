@@ -67,6 +67,9 @@ def register_fusion(targets: argparse._SubParsersAction) -> None:  # type: ignor
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--learning-rate", type=float, default=None, help="peak learning rate")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--aux-weight", type=float, default=None,
+                        help="weight of the auxiliary latent-feature loss where the cases have "
+                             "the generator's features (0: labels only)")
     parser.add_argument("--no-ablations", action="store_true",
                         help="train only the fusion model")
     parser.set_defaults(func=run_fusion)
@@ -101,7 +104,8 @@ def run_fusion(args: argparse.Namespace) -> int:
             key: value for key, value in (("epochs", args.epochs),
                                           ("batch_size", args.batch_size),
                                           ("learning_rate", args.learning_rate),
-                                          ("threads", args.threads)) if value is not None}),
+                                          ("threads", args.threads),
+                                          ("aux_weight", args.aux_weight)) if value is not None}),
         ablations=not args.no_ablations)
     metrics = run_fusion_training(
         config, progress=lambda text: sys.stderr.write(text + "\n"))

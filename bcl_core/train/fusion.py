@@ -46,7 +46,8 @@ class CropSet:
 
     ``ct`` and ``mr`` are normalised crops ``(N, D, H, W)`` on the classifier grid; ``labels``
     is ``(N, len(HEAD_NAMES))`` 0/1 (types I-IV then "any"); ``oracle`` the generator's true
-    per-type probabilities ``(N, 4)`` when known (synthetic data), else empty.
+    per-type probabilities ``(N, 4)`` when known (synthetic data), else empty; ``latent`` the
+    generator's standardised latent features ``(N, F)`` (auxiliary targets), else empty.
     """
 
     case_ids: list[str]
@@ -54,6 +55,9 @@ class CropSet:
     mr: NDArray[np.float32]
     labels: NDArray[np.uint8]
     oracle: NDArray[np.float32] = field(default_factory=lambda: np.zeros((0, 4), np.float32))
+    latent: NDArray[np.float32] = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+    #: The input settings the crops were made with (canonical JSON; "" when unknown).
+    settings: str = ""
 
     def __len__(self) -> int:
         return len(self.case_ids)
@@ -62,8 +66,26 @@ class CropSet:
         """The cases at ``index``, in that order."""
         idx = np.asarray(index, dtype=np.int64)
         oracle = self.oracle[idx] if len(self.oracle) else self.oracle
+        latent = self.latent[idx] if len(self.latent) else self.latent
         return CropSet([self.case_ids[i] for i in idx], self.ct[idx], self.mr[idx],
-                       self.labels[idx], oracle)
+                       self.labels[idx], oracle, latent, self.settings)
+
+    @classmethod
+    def concat(cls, parts: Sequence[CropSet]) -> CropSet:
+        """The cases of ``parts`` one after the other (all made with the same settings)."""
+        if not parts:
+            raise ModelError("no crop sets to join.")
+        if len({part.settings for part in parts}) > 1:
+            raise ModelError("crop sets made with different input settings cannot be joined.")
+
+        def joined(name: str) -> NDArray[Any]:
+            arrays = [getattr(part, name) for part in parts]
+            if any(len(a) != len(part) for a, part in zip(arrays, parts, strict=True)):
+                return arrays[0][:0]  # one part lacks it: so does the whole
+            return np.concatenate(arrays)
+
+        return cls([c for part in parts for c in part.case_ids], joined("ct"), joined("mr"),
+                   joined("labels"), joined("oracle"), joined("latent"), parts[0].settings)
 
     def save(self, path: str | Path) -> Path:
         """Write as a compressed ``.npz`` (atomically: readers never see a partial file)."""
@@ -72,7 +94,8 @@ class CropSet:
         partial = out.with_name(out.name + ".partial.npz")
         np.savez_compressed(partial, case_ids=np.asarray(self.case_ids),
                             ct=self.ct.astype(np.float16), mr=self.mr.astype(np.float16),
-                            labels=self.labels, oracle=self.oracle)
+                            labels=self.labels, oracle=self.oracle, latent=self.latent,
+                            settings=np.asarray(self.settings))
         partial.replace(out)
         return out
 
@@ -83,9 +106,12 @@ class CropSet:
             data = np.load(Path(path))
         except (OSError, ValueError) as exc:
             raise ModelError(f"cannot read crop cache {path}: {exc}; rebuild it.") from exc
+        latent = (data["latent"].astype(np.float32) if "latent" in data.files
+                  else np.zeros((0, 0), np.float32))
         return cls([str(c) for c in data["case_ids"]], data["ct"].astype(np.float32),
                    data["mr"].astype(np.float32), data["labels"].astype(np.uint8),
-                   data["oracle"].astype(np.float32))
+                   data["oracle"].astype(np.float32), latent,
+                   str(data["settings"]) if "settings" in data.files else "")
 
 
 @dataclass(frozen=True)
@@ -93,7 +119,7 @@ class FusionTrainConfig:
     """Hyper-parameters of one training run (written into the sidecar for provenance)."""
 
     modalities: tuple[str, ...] = ("ct", "mr")
-    epochs: int = 20
+    epochs: int = 30
     batch_size: int = 16
     learning_rate: float = 1e-3
     weight_decay: float = 1e-4
@@ -104,6 +130,18 @@ class FusionTrainConfig:
     seed: int = 0
     threads: int = 2
     max_shift_voxels: int = 3
+    #: Average-pool factor of the crops inside the network (1: none). Pooling speeds training up
+    #: but blurs away the small features (cortical defects, breaches) that decide types II-IV.
+    input_pool: int = 1
+    #: Weight of the auxiliary loss (mean squared error on the generator's standardised latent
+    #: features, from the shared layer) when the training data has them; 0 trains on labels only.
+    aux_weight: float = 1.0
+    #: Random intensity scale (SD) per modality. CT is not scaled: Hounsfield units are
+    #: calibrated across scanners and bone density (tens of HU) is itself a risk feature; MRI
+    #: intensities are arbitrary and differ by site.
+    intensity_scale_sd: tuple[float, float] = (0.0, 0.1)
+    #: Additive Gaussian noise (SD, normalised units) per modality.
+    noise_sd: tuple[float, float] = (0.01, 0.02)
     #: Tensor dims (of ``(B, 1, k, j, i)``) that run left-right on the CT and MR crop grids
     #: (both crops are on identity-direction LPS grids: i runs right to left).
     left_right_dims: tuple[int, int] = (4, 4)
@@ -117,11 +155,13 @@ class TrainResult:
     history: list[dict[str, float]]
     best_epoch: int
     seconds: float
+    #: The auxiliary latent-feature head (on the shared layer), when it was trained.
+    aux_head: torch.nn.Linear | None = None
 
 
 def _augment(batch: torch.Tensor, generator: torch.Generator, max_shift: int,
-             left_right_dim: int) -> torch.Tensor:
-    """Left-right mirroring, small shifts, intensity scale/offset and noise.
+             left_right_dim: int, scale_sd: float = 0.0, noise_sd: float = 0.0) -> torch.Tensor:
+    """Left-right mirroring, small shifts, an intensity scale and noise.
 
     Leakage types do not depend on the side, so mirroring left-right is label-preserving;
     ``left_right_dim`` is the tensor dimension that runs left-right on this modality's crop grid.
@@ -133,10 +173,11 @@ def _augment(batch: torch.Tensor, generator: torch.Generator, max_shift: int,
     if max_shift:
         shifts = torch.randint(-max_shift, max_shift + 1, (3,), generator=generator).tolist()
         out = torch.roll(out, shifts=shifts, dims=(2, 3, 4))
-    scale = 1 + 0.1 * torch.randn(n, 1, 1, 1, 1, generator=generator)
-    offset = 0.05 * torch.randn(n, 1, 1, 1, 1, generator=generator)
-    noise = 0.02 * torch.randn(out.shape, generator=generator)
-    return out * scale + offset + noise
+    if scale_sd:
+        out = out * (1 + scale_sd * torch.randn(n, 1, 1, 1, 1, generator=generator))
+    if noise_sd:
+        out = out + noise_sd * torch.randn(out.shape, generator=generator)
+    return out
 
 
 def _tensor(array: NDArray[np.float32]) -> torch.Tensor:
@@ -179,30 +220,41 @@ def train_fusion(train: CropSet, validation: CropSet, config: FusionTrainConfig,
     torch.set_num_threads(config.threads)
     generator = torch.Generator().manual_seed(config.seed)
     model = FusionNet(config.modalities, config.channels, config.shared_features, config.dropout,
-                      subunits=config.subunits)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate,
-                                  weight_decay=config.weight_decay)
+                      subunits=config.subunits, input_pool=config.input_pool)
+    use_aux = config.aux_weight > 0 and len(train.latent) == len(train) > 0
+    # The auxiliary head lives only in training: the exported model is FusionNet alone.
+    aux_head = torch.nn.Linear(config.shared_features, train.latent.shape[1] if use_aux else 1)
+    latent = torch.from_numpy(train.latent) if use_aux else None
+    if not use_aux:
+        logger.info("no latent features in the training data: training on labels only")
+    optimiser = torch.optim.AdamW([*model.parameters(), *aux_head.parameters()],
+                                  lr=config.learning_rate, weight_decay=config.weight_decay)
     steps_per_epoch = max(1, int(np.ceil(len(train) / config.batch_size)))
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimiser, max_lr=config.learning_rate, total_steps=config.epochs * steps_per_epoch)
     labels = torch.from_numpy(train.labels.astype(np.float32))
     prevalence = labels.mean(dim=0).clamp(0.02, 0.98)
     pos_weight = ((1 - prevalence) / prevalence).clamp(max=10.0)
-    best_state: dict[str, torch.Tensor] | None = None
+    best_state: dict[str, dict[str, torch.Tensor]] | None = None
     best_score, best_epoch, history = -np.inf, 0, []
     start = time.perf_counter()
     for epoch in range(1, config.epochs + 1):
         model.train()
+        aux_head.train()
         order = torch.randperm(len(train), generator=generator).numpy()
         losses = []
         for step in range(steps_per_epoch):
             idx = order[step * config.batch_size:(step + 1) * config.batch_size]
-            ct = _augment(_tensor(train.ct[idx]), generator, config.max_shift_voxels,
-                          config.left_right_dims[0])
-            mr = _augment(_tensor(train.mr[idx]), generator, config.max_shift_voxels,
-                          config.left_right_dims[1])
-            logits = model(ct=ct, mr=mr)
+            images = {
+                m: _augment(_tensor(getattr(train, m)[idx]), generator, config.max_shift_voxels,
+                            config.left_right_dims[k], config.intensity_scale_sd[k],
+                            config.noise_sd[k])
+                for k, m in enumerate(("ct", "mr"))}
+            logits, pre_activation = model.head(model.features(images))
             loss = F.binary_cross_entropy_with_logits(logits, labels[idx], pos_weight=pos_weight)
+            if latent is not None:
+                aux = aux_head(F.relu(pre_activation))
+                loss = loss + config.aux_weight * F.mse_loss(aux, latent[idx])
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
@@ -216,11 +268,32 @@ def train_fusion(train: CropSet, validation: CropSet, config: FusionTrainConfig,
             progress(epoch, metrics)
         if val_auroc > best_score:
             best_score, best_epoch = val_auroc, epoch
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            best_state = {
+                "model": {k: v.detach().clone() for k, v in model.state_dict().items()},
+                "aux": {k: v.detach().clone() for k, v in aux_head.state_dict().items()}}
     if best_state is not None:
-        model.load_state_dict(best_state)
+        model.load_state_dict(best_state["model"])
+        aux_head.load_state_dict(best_state["aux"])
     model.eval()
-    return TrainResult(model, history, best_epoch, time.perf_counter() - start)
+    aux_head.eval()
+    return TrainResult(model, history, best_epoch, time.perf_counter() - start,
+                       aux_head if use_aux else None)
+
+
+def predict_latent(result: TrainResult, crops: CropSet, batch_size: int = 32
+                   ) -> NDArray[np.float64]:
+    """The auxiliary head's latent-feature estimates ``(N, F)`` (eval mode)."""
+    if result.aux_head is None:
+        raise ModelError("this model was trained without the auxiliary latent-feature head.")
+    model = result.model.eval()
+    chunks = []
+    with torch.no_grad():
+        for start in range(0, len(crops), batch_size):
+            images = {"ct": _tensor(crops.ct[start:start + batch_size]),
+                      "mr": _tensor(crops.mr[start:start + batch_size])}
+            _, pre_activation = model.head(model.features(images))
+            chunks.append(result.aux_head(F.relu(pre_activation)).numpy())
+    return np.concatenate(chunks).astype(np.float64)
 
 
 def fit_platt(logits: NDArray[np.float64], labels: NDArray[np.uint8]

@@ -9,6 +9,7 @@ functions, so training and inference cannot disagree. No torch here.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -33,19 +34,34 @@ MaskSource = Literal["model", "truth"]
 #: is then the only place inference reads them from.
 FUSION_INPUT_SETTINGS: Mapping[str, Any] = {
     "input_names": ["ct", "mr"],
+    # 1.25 mm voxels: the features that decide types II-IV (a 5-10 mm cortical defect, a
+    # posterior-wall breach, an endplate gap) are only a voxel or two at 2 mm. The 60 mm grid is
+    # centred on the vertebral body: it holds the body, its walls, the
+    # segmental veins, the canal and the adjacent endplates (the posterior elements are cut).
     "inputs": {
-        "ct": {"modality": "CT", "spacing_mm": [2.0, 2.0, 2.0], "size_ijk": [48, 48, 48],
+        "ct": {"modality": "CT", "spacing_mm": [1.25, 1.25, 1.25], "size_ijk": [48, 48, 48],
                "normalisation": {"kind": "window", "low": -250.0, "high": 1250.0}},
-        "mr": {"modality": "MR", "spacing_mm": [2.0, 2.0, 2.0], "size_ijk": [48, 48, 48],
+        "mr": {"modality": "MR", "spacing_mm": [1.25, 1.25, 1.25], "size_ijk": [48, 48, 48],
                "normalisation": {"kind": "percentile", "low": 1.0, "high": 99.5}},
     },
-    # Margins (LPS x, y, z mm) keep the paravertebral veins, the canal and the adjacent discs.
+    # Margins (LPS x, y, z mm) of the box around the mask's contours.
     "roi_per_input": {
-        "ct": {"margin_mm": [10.0, 10.0, 6.0], "plane": "axial"},
-        "mr": {"margin_mm": [10.0, 10.0, 6.0], "plane": "sagittal"},
+        "ct": {"margin_mm": [10.0, 10.0, 6.0], "plane": "axial", "centre": "body"},
+        "mr": {"margin_mm": [10.0, 10.0, 6.0], "plane": "sagittal", "centre": "body"},
     },
     "heads": list(HEAD_NAMES),
 }
+
+
+#: Names of the auxiliary training targets (:func:`latent_targets`), as the oracle defines them.
+LATENT_NAMES: tuple[str, ...] = ("severity", "crush", "oedema", "low_density", "veins",
+                                 "wall_defect", "endplate", "cleft", "posterior_breach", "foramen")
+
+
+def settings_key(settings: Mapping[str, Any] = FUSION_INPUT_SETTINGS) -> str:
+    """Canonical JSON of input settings: a crop cache is valid only for the settings it was made
+    with."""
+    return json.dumps(settings, sort_keys=True, separators=(",", ":"))
 
 
 def settings_sidecar(settings: Mapping[str, Any] = FUSION_INPUT_SETTINGS) -> Sidecar:
@@ -56,6 +72,20 @@ def settings_sidecar(settings: Mapping[str, Any] = FUSION_INPUT_SETTINGS) -> Sid
         **settings,
     }
     return Sidecar.from_dict(data, "fusion.json")
+
+
+def latent_targets(features: Mapping[str, Any]) -> np.ndarray:
+    """The generator's latent risk features of one case, standardised, in :data:`LATENT_NAMES` order.
+
+    Training uses them as auxiliary targets when the data has them (synthetic cases: the
+    ``features`` of ``truth.json``): 1,000 noisy 0/1 labels alone do not teach a 3D CNN where to
+    look, the features do. A hospital's own data has no such record and trains from labels only.
+    """
+    from bcl_core.phantom.features import RiskFeatures
+    from bcl_core.phantom.oracle import standardised_features
+
+    z = standardised_features(RiskFeatures(**features))
+    return np.array([z[name] for name in LATENT_NAMES], dtype=np.float32)
 
 
 def case_labels(truth: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -92,6 +122,8 @@ def case_crops(case_dir: Path, mask_source: MaskSource = "model",
         values, _ = classifier_input(series, mask, sidecar.inputs[name], roi_settings(sidecar, name))
         crops[name] = values[0, 0]
     crops["labels"], crops["oracle"] = case_labels(truth)
+    if "features" in truth:
+        crops["latent"] = latent_targets(truth["features"])
     return crops
 
 
@@ -115,7 +147,9 @@ def phantom_case_crops(site: str, seed: int, index: int, compact: bool = True,
         series, mask = render(spec, compact)
         values, _ = classifier_input(series, mask, sidecar.inputs[name], roi_settings(sidecar, name))
         crops[name] = values[0, 0]
-    crops["labels"], crops["oracle"] = case_labels(truth_record(spec, compact))
+    truth = truth_record(spec, compact)
+    crops["labels"], crops["oracle"] = case_labels(truth)
+    crops["latent"] = latent_targets(truth["features"])
     return crops
 
 
@@ -136,6 +170,16 @@ def folder_jobs(data_dir: str | Path, mask_source: MaskSource = "model",
                 settings: Mapping[str, Any] = FUSION_INPUT_SETTINGS) -> list[tuple[Any, ...]]:
     """Crop jobs for every case of a ``bcl synth``-layout folder (DICOM + truth.json)."""
     return [("dir", d, mask_source, settings) for d in case_dirs(data_dir)]
+
+
+def job_case_id(job: Sequence[Any]) -> str:
+    """The case ID a crop job (:func:`folder_jobs`, :func:`phantom_jobs`) makes."""
+    if job[0] == "dir":
+        return Path(job[1]).name
+    from bcl_core.phantom.sites import get_site
+    from bcl_core.phantom.spec import case_id_for
+
+    return case_id_for(get_site(job[1]), int(job[2]), int(job[3]))
 
 
 def phantom_jobs(site: str, seed: int, n_cases: int,
@@ -177,6 +221,38 @@ def build_crop_set(jobs: Sequence[tuple[Any, ...]], workers: int = 2,
         np.stack([r["mr"] for r in good]).astype(np.float32),
         np.stack([r["labels"] for r in good]).astype(np.uint8),
         np.stack([r["oracle"] for r in good]).astype(np.float32),
+        np.stack([r["latent"] for r in good]).astype(np.float32)
+        if all("latent" in r for r in good) else np.zeros((0, len(LATENT_NAMES)), np.float32),
+        settings_key(jobs[0][-1]),
     )
     crop_set.failed = [r["case_id"] for r in failed]  # type: ignore[attr-defined]
     return crop_set
+
+
+def source_latent_targets(case_ids: Sequence[str], folder: Path | None = None,
+                          site: str = "internal", seed: int = 0) -> np.ndarray:
+    """Latent targets of cached cases that lack them (crop caches written before they existed).
+
+    From each case's ``truth.json`` under ``folder``, or regenerated from the phantom's
+    ``(site, seed)`` and the case number in its ID (cheap: no images). An empty ``(0, F)`` array
+    when any case has no features (a hospital's data): training then uses labels only.
+    """
+    from bcl_core.phantom.sites import get_site
+    from bcl_core.phantom.spec import case_id_for, sample_case_labels
+
+    rows = []
+    for case_id in case_ids:
+        if folder is not None:
+            truth = read_truth(Path(folder) / case_id) if (Path(folder) / case_id / "truth.json"
+                                                           ).is_file() else {}
+            if "features" not in truth:
+                return np.zeros((0, len(LATENT_NAMES)), np.float32)
+            rows.append(latent_targets(truth["features"]))  # type: ignore[arg-type]
+            continue
+        profile = get_site(site)
+        index = int(case_id.rsplit("-", 1)[-1]) - 1
+        if case_id_for(profile, seed, index) != case_id:
+            raise BCLError(f"crop cache case {case_id} is not from site {site}, seed {seed}; "
+                           "delete the cache and rebuild it.")
+        rows.append(latent_targets(sample_case_labels(profile, seed, index).features.to_dict()))
+    return np.stack(rows) if rows else np.zeros((0, len(LATENT_NAMES)), np.float32)

@@ -38,10 +38,14 @@ from bcl_core.train.fusion import (
 )
 from bcl_core.train.fusion_data import (
     FUSION_INPUT_SETTINGS,
+    LATENT_NAMES,
     MaskSource,
     build_crop_set,
     folder_jobs,
+    job_case_id,
     phantom_jobs,
+    settings_key,
+    source_latent_targets,
 )
 
 logger = logging.getLogger(__name__)
@@ -91,22 +95,48 @@ class FusionRunConfig:
 
 def load_or_build(source: DataSource, cache_dir: Path, workers: int = 2,
                   progress: Callable[[str], None] | None = None) -> CropSet:
-    """The source's crops from ``cache_dir/<name>.npz``, built first if missing."""
+    """The source's crops, from ``cache_dir/<name>.npz`` where cached and built where not.
+
+    The cache is keyed by case ID and input settings: cases it lacks (a larger ``--synthetic-
+    cases``) are cropped and added; a cache made with other settings is rebuilt. Returns the
+    source's cases in job order (cases that could not be cropped are left out, with a warning).
+    """
+    say = progress or (lambda text: logger.info(text))
     path = cache_dir / f"{source.name}.npz"
-    if path.is_file():
-        logger.info("using cached crops %s", path)
-        return CropSet.load(path)
     jobs = source.jobs()
-    done = 0
+    wanted = [job_case_id(job) for job in jobs]
+    cached: CropSet | None = None
+    if path.is_file():
+        cached = CropSet.load(path)
+        if cached.settings != settings_key():
+            say(f"{path} was made with other input settings; rebuilding it")
+            cached = None
+    have = set(cached.case_ids) if cached is not None else set()
+    missing = [job for job, case_id in zip(jobs, wanted, strict=True) if case_id not in have]
+    if missing:
+        done = 0
 
-    def tick(case_id: str) -> None:
-        nonlocal done
-        done += 1
-        if progress and (done % 50 == 0 or done == len(jobs)):
-            progress(f"{source.name}: {done}/{len(jobs)} cases cropped")
+        def tick(case_id: str) -> None:
+            nonlocal done
+            done += 1
+            if done % 50 == 0 or done == len(missing):
+                say(f"{source.name}: {done}/{len(missing)} cases cropped")
 
-    crops = build_crop_set(jobs, workers=workers, on_case_done=tick)
-    crops.save(path)
+        built = build_crop_set(missing, workers=workers, on_case_done=tick)
+        cached = CropSet.concat([cached, built]) if cached is not None else built
+        cached.save(path)
+    else:
+        logger.info("using cached crops %s", path)
+    assert cached is not None
+    position = {case_id: i for i, case_id in enumerate(cached.case_ids)}
+    return cached.subset([position[c] for c in wanted if c in position])
+
+
+def with_latent_targets(crops: CropSet, source: DataSource) -> CropSet:
+    """``crops`` with the latent-feature targets filled in where the cache predates them."""
+    if len(crops.latent) == len(crops):
+        return crops
+    crops.latent = source_latent_targets(crops.case_ids, source.folder, source.site, source.seed)
     return crops
 
 
@@ -160,7 +190,9 @@ def run_fusion_training(config: FusionRunConfig,
     """
     start = time.perf_counter()
     say = progress or (lambda text: logger.info(text))
-    development = load_or_build(config.development, config.cache_dir, config.workers, say)
+    development = with_latent_targets(
+        load_or_build(config.development, config.cache_dir, config.workers, say),
+        config.development)
     train, validation = split_development(development, config.validation_fraction,
                                           config.train.seed)
     variants = ABLATIONS if config.ablations else {"fusion": ABLATIONS["fusion"]}
@@ -168,6 +200,8 @@ def run_fusion_training(config: FusionRunConfig,
         "notice": SYNTHETIC_NOTICE,
         "data": {"development": config.development.describe(), "n_train": len(train),
                  "n_validation": len(validation),
+                 "auxiliary_targets": (list(LATENT_NAMES) if len(train.latent)
+                                       and config.train.aux_weight > 0 else []),
                  "tests": {s.name: s.describe() for s in config.tests},
                  "prevalence": {
                      "train": train.labels.mean(axis=0).round(4).tolist(),
