@@ -93,3 +93,39 @@ def test_onnx_export_matches_torch(tmp_path) -> None:
         got = session.run(None, {"ct": ct.numpy(), "mr": mr.numpy()})
         for e, g in zip(expected, got, strict=True):
             np.testing.assert_allclose(g, e, atol=1e-4)
+
+
+def test_shipped_model_cam_matches_monai_gradcam_on_a_synthetic_case() -> None:
+    """The closed form holds for the shipped weights on a real crop, not only random nets."""
+    import json
+
+    from bcl_core.inference import default_model_dir
+    from bcl_core.train.fusion_data import phantom_case_crops
+
+    folder = default_model_dir()
+    if not (folder / "fusion.pt").is_file():
+        pytest.skip("no shipped fusion checkpoint in models/")
+    config = json.loads((folder / "fusion.json").read_text())["training"]["config"]
+    model = FusionNet(config["modalities"], config["channels"], config["shared_features"],
+                      config["dropout"], subunits=config["subunits"],
+                      input_pool=config["input_pool"])
+    model.load_state_dict(torch.load(folder / "fusion.pt", map_location="cpu"))
+    model.eval()
+    crops = phantom_case_crops("external", 4242, 0)  # a case no training set used
+    ct = torch.from_numpy(crops["ct"])[None, None]
+    mr = torch.from_numpy(crops["mr"])[None, None]
+    outputs = FusionWithCAM(model)(ct, mr)
+    packed_model = _PackedInput(model)
+    n_stages = len(model.encoders["ct"].stages)
+    compared = 0
+    for modality, cams in zip(("ct", "mr"), outputs[2:], strict=True):
+        cam = GradCAM(packed_model, target_layers=f"model.encoders.{modality}.stages.{n_stages - 1}",
+                      postprocessing=lambda x: x)
+        for head in range(len(HEAD_NAMES)):
+            reference = cam(torch.cat([ct, mr], dim=1), class_idx=head)[0, 0].detach().numpy()
+            if reference.max() <= 1e-12:
+                continue
+            r = np.corrcoef(reference.ravel(), cams[0, head].detach().numpy().ravel())[0, 1]
+            assert r >= 0.99, (modality, head, r)
+            compared += 1
+    assert compared >= 5  # most maps have positive evidence on a real case
