@@ -9,7 +9,6 @@ crop shift the classifier sees at inference (training augments with shifts up to
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 
@@ -20,6 +19,7 @@ logger = logging.getLogger("body_centre_agreement")
 
 def main() -> None:
     """Print one JSON line: median, 90th percentile and maximum distance (mm) per modality."""
+    from bcl_core.evaluation.phantom_pipeline import script_arguments
     from bcl_core.phantom.ct import render_ct
     from bcl_core.phantom.mr import render_mr
     from bcl_core.phantom.spec import sample_case_spec
@@ -27,12 +27,7 @@ def main() -> None:
     from bcl_core.roi import mask_body_centre
     from bcl_core.segment import model_for, segment_vertebra
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--site", default="external")
-    parser.add_argument("--seed", type=int, default=6161)
-    parser.add_argument("--cases", type=int, default=40)
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    args = script_arguments(__doc__.splitlines()[0], seed=6161, cases=40)
     logger.setLevel(logging.INFO)
     distances: dict[str, list[float]] = {"ct": [], "mr": []}
     for index in range(args.cases):

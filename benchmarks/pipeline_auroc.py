@@ -8,13 +8,12 @@ floors are set below what this prints for the shipped model.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 
 from sklearn.metrics import roc_auc_score
 
-from bcl_core.evaluation.phantom_pipeline import pipeline_on_phantoms
+from bcl_core.evaluation.phantom_pipeline import pipeline_on_phantoms, script_arguments
 from bcl_core.leakage import LEAKAGE_TYPES
 
 logger = logging.getLogger("pipeline_auroc")
@@ -22,12 +21,7 @@ logger = logging.getLogger("pipeline_auroc")
 
 def main() -> None:
     """Print one JSON line: AUROC and positives per type."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--site", default="external")
-    parser.add_argument("--seed", type=int, default=5151)
-    parser.add_argument("--cases", type=int, default=80)
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    args = script_arguments(__doc__.splitlines()[0], seed=5151, cases=80)
     logger.setLevel(logging.INFO)
     probabilities, labels = pipeline_on_phantoms(args.site, args.seed, args.cases)
     out = {"site": args.site, "seed": args.seed, "cases": args.cases}

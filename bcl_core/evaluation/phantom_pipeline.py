@@ -7,6 +7,9 @@ labels come from the generator, never from the code under test.
 
 from __future__ import annotations
 
+import argparse
+import logging
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -42,3 +45,18 @@ def pipeline_on_phantoms(site: str, seed: int, n_cases: int
         probabilities.append([result.probabilities[t] for t in LEAKAGE_TYPES])
         labels.append([truth["labels"][t] for t in LEAKAGE_TYPES])
     return np.asarray(probabilities, dtype=float), np.asarray(labels, dtype=np.int64)
+
+
+def script_arguments(description: str, seed: int, cases: int,
+                     site: str = "external") -> argparse.Namespace:
+    """``--site``/``--seed``/``--cases`` of a benchmark script on in-memory synthetic cases.
+
+    Also quiets the library's per-case log lines (warnings and errors still show).
+    """
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--site", default=site)
+    parser.add_argument("--seed", type=int, default=seed)
+    parser.add_argument("--cases", type=int, default=cases)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    return args
