@@ -60,6 +60,14 @@ def _slice_axis_of_plane(volume: Volume, plane: str) -> int:
     return 2 - int(np.argmax(alignment))
 
 
+def _mask_voxels(mask: Volume) -> NDArray[np.bool_]:
+    """The mask as booleans; :class:`SegmentationError` when it is empty."""
+    inside = np.asarray(mask.array) > 0
+    if not inside.any():
+        raise SegmentationError("The vertebra mask is empty; segment the vertebra first.")
+    return inside
+
+
 def mask_box(mask: Volume, plane: str = "axial") -> Box:
     """Box around the mask's contours traced in each slice of ``plane``.
 
@@ -75,9 +83,7 @@ def mask_box(mask: Volume, plane: str = "axial") -> Box:
     SegmentationError
         If the mask is empty.
     """
-    inside = np.asarray(mask.array) > 0
-    if not inside.any():
-        raise SegmentationError("The vertebra mask is empty; segment the vertebra first.")
+    inside = _mask_voxels(mask)
     # 2D erosion within each slice of the plane: structuring element flat along the slice axis.
     structure = np.expand_dims(ndimage.generate_binary_structure(2, 1),
                                axis=_slice_axis_of_plane(mask, plane))
@@ -107,9 +113,7 @@ def mask_body_centre(mask: Volume, core_fraction: float = 0.8) -> NDArray[np.flo
     SegmentationError
         If the mask is empty.
     """
-    inside = np.asarray(mask.array) > 0
-    if not inside.any():
-        raise SegmentationError("The vertebra mask is empty; segment the vertebra first.")
+    inside = _mask_voxels(mask)
     region = ndimage.find_objects(inside.astype(np.uint8))[0]
     sub = np.pad(inside[region], 1)
     depth = ndimage.distance_transform_edt(sub, sampling=np.asarray(mask.spacing)[::-1])

@@ -1,4 +1,4 @@
-"""Auxiliary latent-feature targets: standardisation, regeneration for old caches, training."""
+"""Auxiliary latent-feature targets: standardisation and training."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import pytest
 
 pytest.importorskip("torch")
 
-from bcl_core.errors import BCLError  # noqa: E402
 from bcl_core.nets.fusion import HEAD_NAMES  # noqa: E402
 from bcl_core.train.fusion import (  # noqa: E402
     CropSet,
@@ -18,7 +17,6 @@ from bcl_core.train.fusion import (  # noqa: E402
 from bcl_core.train.fusion_data import (  # noqa: E402
     LATENT_NAMES,
     latent_targets,
-    source_latent_targets,
 )
 
 FEATURES = {
@@ -48,26 +46,6 @@ def test_latent_targets_match_a_hand_calculation() -> None:
     assert values.shape == (len(LATENT_NAMES),)
     for name, value in zip(LATENT_NAMES, values, strict=True):
         assert value == pytest.approx(expected[name], abs=1e-5), name
-
-
-def test_old_caches_get_the_same_targets_as_fresh_crops() -> None:
-    from bcl_core.phantom.sites import get_site
-    from bcl_core.phantom.spec import case_id_for, sample_case_labels
-
-    site = get_site("internal")
-    ids = [case_id_for(site, 11, i) for i in (0, 4, 9)]
-    regenerated = source_latent_targets(ids, site="internal", seed=11)
-    for row, index in zip(regenerated, (0, 4, 9), strict=True):
-        features = sample_case_labels(site, 11, index).features.to_dict()
-        np.testing.assert_allclose(row, latent_targets(features), atol=1e-6)
-    with pytest.raises(BCLError, match="not from site"):
-        source_latent_targets(ids, site="internal", seed=12)
-
-
-def test_folder_without_features_trains_on_labels_only(tmp_path) -> None:
-    (tmp_path / "CASE-1").mkdir()
-    (tmp_path / "CASE-1" / "truth.json").write_text('{"labels": {}}')
-    assert source_latent_targets(["CASE-1"], folder=tmp_path).shape == (0, len(LATENT_NAMES))
 
 
 def _latent_set(n: int, seed: int, size: int = 16) -> CropSet:

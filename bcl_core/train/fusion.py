@@ -184,16 +184,24 @@ def _tensor(array: NDArray[np.float32]) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).unsqueeze(1)
 
 
-def predict_logits(model: FusionNet, crops: CropSet, batch_size: int = 32) -> NDArray[np.float64]:
-    """Logits ``(N, len(HEAD_NAMES))`` of ``model`` in eval mode."""
+def _batched_head(model: FusionNet, crops: CropSet, batch_size: int
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits and the shared layer's ReLU activations of all crops, in eval mode, no grad."""
     model.eval()
-    chunks = []
+    logits, shared = [], []
     with torch.no_grad():
         for start in range(0, len(crops), batch_size):
             stop = start + batch_size
-            chunks.append(model(ct=_tensor(crops.ct[start:stop]),
-                                mr=_tensor(crops.mr[start:stop])).numpy())
-    return np.concatenate(chunks).astype(np.float64)
+            out, pre_activation = model.head(model.features(
+                {"ct": _tensor(crops.ct[start:stop]), "mr": _tensor(crops.mr[start:stop])}))
+            logits.append(out)
+            shared.append(F.relu(pre_activation))
+    return torch.cat(logits), torch.cat(shared)
+
+
+def predict_logits(model: FusionNet, crops: CropSet, batch_size: int = 32) -> NDArray[np.float64]:
+    """Logits ``(N, len(HEAD_NAMES))`` of ``model`` in eval mode."""
+    return _batched_head(model, crops, batch_size)[0].numpy().astype(np.float64)
 
 
 def mean_auroc(labels: NDArray[np.uint8], scores: NDArray[np.float64]) -> float:
@@ -221,26 +229,27 @@ def train_fusion(train: CropSet, validation: CropSet, config: FusionTrainConfig,
     generator = torch.Generator().manual_seed(config.seed)
     model = FusionNet(config.modalities, config.channels, config.shared_features, config.dropout,
                       subunits=config.subunits, input_pool=config.input_pool)
-    use_aux = config.aux_weight > 0 and len(train.latent) == len(train) > 0
     # The auxiliary head lives only in training: the exported model is FusionNet alone.
-    aux_head = torch.nn.Linear(config.shared_features, train.latent.shape[1] if use_aux else 1)
-    latent = torch.from_numpy(train.latent) if use_aux else None
-    if not use_aux:
+    aux_head: torch.nn.Linear | None = None
+    if config.aux_weight > 0 and len(train.latent) == len(train) > 0:
+        aux_head = torch.nn.Linear(config.shared_features, train.latent.shape[1])
+        latent = torch.from_numpy(train.latent)
+    else:
         logger.info("no latent features in the training data: training on labels only")
-    optimiser = torch.optim.AdamW([*model.parameters(), *aux_head.parameters()],
-                                  lr=config.learning_rate, weight_decay=config.weight_decay)
+    trained = torch.nn.ModuleList([model] if aux_head is None else [model, aux_head])
+    optimiser = torch.optim.AdamW(trained.parameters(), lr=config.learning_rate,
+                                  weight_decay=config.weight_decay)
     steps_per_epoch = max(1, int(np.ceil(len(train) / config.batch_size)))
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimiser, max_lr=config.learning_rate, total_steps=config.epochs * steps_per_epoch)
     labels = torch.from_numpy(train.labels.astype(np.float32))
     prevalence = labels.mean(dim=0).clamp(0.02, 0.98)
     pos_weight = ((1 - prevalence) / prevalence).clamp(max=10.0)
-    best_state: dict[str, dict[str, torch.Tensor]] | None = None
+    best_state: dict[str, torch.Tensor] | None = None
     best_score, best_epoch, history = -np.inf, 0, []
     start = time.perf_counter()
     for epoch in range(1, config.epochs + 1):
-        model.train()
-        aux_head.train()
+        trained.train()
         order = torch.randperm(len(train), generator=generator).numpy()
         losses = []
         for step in range(steps_per_epoch):
@@ -252,7 +261,7 @@ def train_fusion(train: CropSet, validation: CropSet, config: FusionTrainConfig,
                 for k, m in enumerate(("ct", "mr"))}
             logits, pre_activation = model.head(model.features(images))
             loss = F.binary_cross_entropy_with_logits(logits, labels[idx], pos_weight=pos_weight)
-            if latent is not None:
+            if aux_head is not None:
                 aux = aux_head(F.relu(pre_activation))
                 loss = loss + config.aux_weight * F.mse_loss(aux, latent[idx])
             optimiser.zero_grad(set_to_none=True)
@@ -268,16 +277,11 @@ def train_fusion(train: CropSet, validation: CropSet, config: FusionTrainConfig,
             progress(epoch, metrics)
         if val_auroc > best_score:
             best_score, best_epoch = val_auroc, epoch
-            best_state = {
-                "model": {k: v.detach().clone() for k, v in model.state_dict().items()},
-                "aux": {k: v.detach().clone() for k, v in aux_head.state_dict().items()}}
+            best_state = {k: v.detach().clone() for k, v in trained.state_dict().items()}
     if best_state is not None:
-        model.load_state_dict(best_state["model"])
-        aux_head.load_state_dict(best_state["aux"])
-    model.eval()
-    aux_head.eval()
-    return TrainResult(model, history, best_epoch, time.perf_counter() - start,
-                       aux_head if use_aux else None)
+        trained.load_state_dict(best_state)
+    trained.eval()
+    return TrainResult(model, history, best_epoch, time.perf_counter() - start, aux_head)
 
 
 def predict_latent(result: TrainResult, crops: CropSet, batch_size: int = 32
@@ -285,15 +289,9 @@ def predict_latent(result: TrainResult, crops: CropSet, batch_size: int = 32
     """The auxiliary head's latent-feature estimates ``(N, F)`` (eval mode)."""
     if result.aux_head is None:
         raise ModelError("this model was trained without the auxiliary latent-feature head.")
-    model = result.model.eval()
-    chunks = []
+    shared = _batched_head(result.model, crops, batch_size)[1]
     with torch.no_grad():
-        for start in range(0, len(crops), batch_size):
-            images = {"ct": _tensor(crops.ct[start:start + batch_size]),
-                      "mr": _tensor(crops.mr[start:start + batch_size])}
-            _, pre_activation = model.head(model.features(images))
-            chunks.append(result.aux_head(F.relu(pre_activation)).numpy())
-    return np.concatenate(chunks).astype(np.float64)
+        return result.aux_head.eval()(shared).numpy().astype(np.float64)
 
 
 def fit_platt(logits: NDArray[np.float64], labels: NDArray[np.uint8]

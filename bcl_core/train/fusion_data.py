@@ -228,31 +228,3 @@ def build_crop_set(jobs: Sequence[tuple[Any, ...]], workers: int = 2,
     crop_set.failed = [r["case_id"] for r in failed]  # type: ignore[attr-defined]
     return crop_set
 
-
-def source_latent_targets(case_ids: Sequence[str], folder: Path | None = None,
-                          site: str = "internal", seed: int = 0) -> np.ndarray:
-    """Latent targets of cached cases that lack them (crop caches written before they existed).
-
-    From each case's ``truth.json`` under ``folder``, or regenerated from the phantom's
-    ``(site, seed)`` and the case number in its ID (cheap: no images). An empty ``(0, F)`` array
-    when any case has no features (a hospital's data): training then uses labels only.
-    """
-    from bcl_core.phantom.sites import get_site
-    from bcl_core.phantom.spec import case_id_for, sample_case_labels
-
-    rows = []
-    for case_id in case_ids:
-        if folder is not None:
-            truth = read_truth(Path(folder) / case_id) if (Path(folder) / case_id / "truth.json"
-                                                           ).is_file() else {}
-            if "features" not in truth:
-                return np.zeros((0, len(LATENT_NAMES)), np.float32)
-            rows.append(latent_targets(truth["features"]))  # type: ignore[arg-type]
-            continue
-        profile = get_site(site)
-        index = int(case_id.rsplit("-", 1)[-1]) - 1
-        if case_id_for(profile, seed, index) != case_id:
-            raise BCLError(f"crop cache case {case_id} is not from site {site}, seed {seed}; "
-                           "delete the cache and rebuild it.")
-        rows.append(latent_targets(sample_case_labels(profile, seed, index).features.to_dict()))
-    return np.stack(rows) if rows else np.zeros((0, len(LATENT_NAMES)), np.float32)

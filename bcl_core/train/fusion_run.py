@@ -45,7 +45,6 @@ from bcl_core.train.fusion_data import (
     job_case_id,
     phantom_jobs,
     settings_key,
-    source_latent_targets,
 )
 
 logger = logging.getLogger(__name__)
@@ -132,14 +131,6 @@ def load_or_build(source: DataSource, cache_dir: Path, workers: int = 2,
     return cached.subset([position[c] for c in wanted if c in position])
 
 
-def with_latent_targets(crops: CropSet, source: DataSource) -> CropSet:
-    """``crops`` with the latent-feature targets filled in where the cache predates them."""
-    if len(crops.latent) == len(crops):
-        return crops
-    crops.latent = source_latent_targets(crops.case_ids, source.folder, source.site, source.seed)
-    return crops
-
-
 def split_development(crops: CropSet, fraction: float, seed: int) -> tuple[CropSet, CropSet]:
     """Seeded random split into training and validation (the protocol's 9:1)."""
     order = np.random.default_rng(seed).permutation(len(crops))
@@ -190,9 +181,7 @@ def run_fusion_training(config: FusionRunConfig,
     """
     start = time.perf_counter()
     say = progress or (lambda text: logger.info(text))
-    development = with_latent_targets(
-        load_or_build(config.development, config.cache_dir, config.workers, say),
-        config.development)
+    development = load_or_build(config.development, config.cache_dir, config.workers, say)
     train, validation = split_development(development, config.validation_fraction,
                                           config.train.seed)
     variants = ABLATIONS if config.ablations else {"fusion": ABLATIONS["fusion"]}
