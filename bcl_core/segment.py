@@ -120,8 +120,7 @@ def segment_vertebra(volume: Volume, point_mm: ArrayLike, model: OnnxModel | Non
     threshold = sidecar.threshold("mask")
     patch = extract_patch(volume, point, spec)
     batch = model_input(patch, point, spec, settings.guidance_sigma_mm)
-    logits = model.run({spec.name: batch})[sidecar.output_names[0]][0, 0]
-    probability = (1.0 / (1.0 + np.exp(-logits.astype(np.float64)))).astype(np.float32)
+    probability = _probability(model, batch, settings.mirror_average)
     component = _component_at_click(probability >= threshold, patch, point,
                                     settings.click_search_mm)
     if component is None:
@@ -143,6 +142,26 @@ def segment_vertebra(volume: Volume, point_mm: ArrayLike, model: OnnxModel | Non
     return replace(volume, array=mask, modality="SEG", metadata={
         "volume_ml": volume_ml, "model": sidecar.name, "model_version": sidecar.version,
         "provider": model.provider_description, "point_mm": point.tolist()})
+
+
+def _probability(model: OnnxModel, batch: NDArray[np.float32], mirror_average: bool
+                 ) -> NDArray[np.float32]:
+    """Foreground probability on the patch grid, ``(k, j, i)``.
+
+    With ``mirror_average`` the patch and its left-right mirror image (LPS x, array axis -1: the
+    patch grid has identity direction) run as one batch of two, and the mirrored result is
+    mirrored back before the two probabilities are averaged.
+    """
+    name = model.sidecar.input_names[0]
+    if mirror_average:
+        batch = np.concatenate([batch, batch[..., ::-1]])
+    logits = model.run({name: batch})[model.sidecar.output_names[0]][:, 0].astype(np.float64)
+    probability = 1.0 / (1.0 + np.exp(-logits))
+    if mirror_average:
+        probability = 0.5 * (probability[0] + probability[1][..., ::-1])
+    else:
+        probability = probability[0]
+    return probability.astype(np.float32)
 
 
 def _to_series_grid(volume: Volume, probability: Volume, threshold: float) -> NDArray[np.uint8]:

@@ -77,6 +77,9 @@ class SegmentationSpec:
     min_volume_ml: float
     max_volume_ml: float
     click_search_mm: float
+    #: Average the probabilities of the patch and of its left-right mirror image (test-time
+    #: augmentation; the network was trained on mirrored patches). Absent in older sidecars: off.
+    mirror_average: bool = False
 
 
 @dataclass(frozen=True)
@@ -157,6 +160,8 @@ class Sidecar:
                 min_volume_ml=seg.positive("min_volume_ml"),
                 max_volume_ml=seg.positive("max_volume_ml"),
                 click_search_mm=seg.positive("click_search_mm"),
+                mirror_average=seg.get("mirror_average", bool)
+                if "mirror_average" in seg_raw else False,
             )
         roi_raw = data.get("roi")
         roi = None

@@ -7,14 +7,17 @@ Usage (figures quoted in docs/segmentation.md came from exactly this)::
 
 For every case and modality: Dice of the mask from a click at the body centre (truth.json), and
 the mean Dice over ``--clicks`` clicks drawn uniformly within ``--radius-mm`` of that centre
-(click robustness). A click the step refuses counts as Dice 0 and is listed. Writes
+(click robustness). ``--mirror off`` turns the sidecar's mirror averaging off (side-by-side
+comparison of the test-time augmentation). A click the step refuses counts as Dice 0 and is listed. Writes
 ``per_case.csv`` and ``summary.json`` to ``--out`` and prints the summary.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import csv
+import dataclasses
 import json
 import sys
 import time
@@ -24,7 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from bcl_core.errors import SegmentationError
-from bcl_core.inference import load_model
+from bcl_core.inference import OnnxModel, load_model
 from bcl_core.segment import dice_score, segment_vertebra
 from bcl_core.train.cases import case_dirs, load_seg_case
 
@@ -43,6 +46,22 @@ def safe_dice(volume, truth, point, model) -> tuple[float, str]:
         return 0.0, str(exc)
 
 
+def without_mirror(model: OnnxModel) -> OnnxModel:
+    """The same session with mirror averaging switched off in its (copied) sidecar."""
+    sidecar = model.sidecar
+    settings = dataclasses.replace(sidecar.require_segmentation(), mirror_average=False)
+    plain = copy.copy(model)
+    plain.sidecar = dataclasses.replace(sidecar, segmentation=settings)
+    return plain
+
+
+def record(metrics_path: Path, key: str, entry: dict[str, object]) -> None:
+    """Store ``entry`` under ``evaluation.<key>`` of a model's metrics file."""
+    metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+    metrics.setdefault("evaluation", {})[key] = entry
+    metrics_path.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+
+
 def summarise(values: list[float]) -> dict[str, float]:
     array = np.asarray(values, dtype=float)
     return {"mean": float(array.mean()), "sd": float(array.std(ddof=1)) if array.size > 1 else 0.0,
@@ -59,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-cases", type=int, default=None)
     parser.add_argument("--out", type=Path, default=Path("runs/eval_segment"))
+    parser.add_argument("--record", action="store_true",
+                        help="store the summary in the models' metrics files (model card)")
+    parser.add_argument("--mirror", choices=("sidecar", "off"), default="sidecar",
+                        help="mirror averaging as the sidecar says, or off")
     args = parser.parse_args(argv)
     if args.clicks < 1:
         parser.error("--clicks must be at least 1 (click robustness needs moved clicks).")
@@ -69,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
                          "clicks": args.clicks, "radius_mm": args.radius_mm}
     for modality in args.modality:
         model = load_model(args.models / f"seg_{modality}.json")
+        if args.mirror == "off":
+            model = without_mirror(model)
         rng = np.random.default_rng(args.seed)
         centre_dice, jitter_dice, seconds, refused = [], [], [], []
         for folder in tqdm(folders, desc=f"eval {modality}", mininterval=5):
@@ -88,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
                          "seconds": seconds[-1]})
         summary[modality] = {
             "model_version": model.version, "provider": model.provider_description,
+            "mirror_average": model.sidecar.require_segmentation().mirror_average,
             "dice_centre": summarise(centre_dice), "dice_within_radius": summarise(jitter_dice),
             "mean_dice_drop": float(np.mean(centre_dice) - np.mean(jitter_dice)),
             "seconds_per_case_median": float(np.median(seconds)), "refused": refused}
@@ -95,6 +121,13 @@ def main(argv: list[str] | None = None) -> int:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
+    if args.record:
+        for modality in args.modality:
+            record(args.models / f"seg_{modality}.metrics.json", args.data.name,
+                   {**summary[modality], "n_cases": len(folders), "clicks": args.clicks,
+                    "radius_mm": args.radius_mm,
+                    "command": "python benchmarks/eval_segment.py " + " ".join(
+                        argv if argv is not None else sys.argv[1:])})
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(summary, indent=2))
     return 0

@@ -100,11 +100,69 @@ def test_sampling_clicks_and_targets() -> None:
         assert y[(0, *centre)] == 1  # the click lies inside the vertebra
 
 
+def test_soft_targets_are_the_masks_partial_volume_fraction() -> None:
+    """Hand calculation: a 1 mm slab mask sampled linearly at 2 mm patch voxels."""
+    from bcl_core.sidecar import InputSpec, Normalisation
+    from bcl_core.volume import Volume
+
+    # Mask voxels x = 0..40 mm (1 mm grid) are inside for x <= 20 mm: the boundary lies between
+    # the voxel centres at 20 and 21 mm, so linear sampling gives 1.0 at x <= 20, 0.5 at 20.5,
+    # 0.25 at 20.75, 0 at >= 21.
+    inside = np.zeros((41, 41, 41), np.uint8)
+    inside[:, :, :21] = 1
+    mask = Volume(inside, spacing=(1.0, 1.0, 1.0))
+    image = Volume(np.zeros_like(inside, dtype=np.int16), modality="CT")
+    # Patch voxel centres at x = 12.75 + 2 * i: i = 4 -> 20.75 (0.25), i = 3 -> 18.75 (1.0).
+    spec = InputSpec(name="image", modality="CT", spacing_mm=(2.0, 2.0, 2.0),
+                     size_ijk=(8, 8, 8), offset_mm=(0.0, 0.0, 0.0),
+                     normalisation=Normalisation(kind="window", low=0.0, high=1.0))
+    point = np.array([19.75, 20.0, 20.0])
+    case = SegCase("slab", image, mask, point)
+    soft = build_region(case, spec, SamplingConfig(margin_voxels=0))
+    binary = build_region(case, spec, SamplingConfig(margin_voxels=0, soft_targets=False))
+    row_soft = soft.target[4, 4, :] / 255.0
+    np.testing.assert_allclose(row_soft, [1, 1, 1, 1, 0.25, 0, 0, 0], atol=1 / 255)
+    np.testing.assert_array_equal(binary.target[4, 4, :] / 255.0, [1, 1, 1, 1, 0, 0, 0, 0])
+    np.testing.assert_array_equal(soft.mask, binary.mask)  # clicks use the thresholded mask
+    _, target = sample_patch(soft, spec, 3.0, np.random.default_rng(0),
+                             SamplingConfig(margin_voxels=0), None, "ct")
+    np.testing.assert_allclose(target[0, 4, 4, :], row_soft)
+
+
 def test_train_command_reports_a_missing_folder(tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["train", "seg", "--modality", "ct", "--data", str(tmp_path / "no"),
                  "--out", str(tmp_path)])
     assert code == 2 and "Data folder not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("channels", ["8,a", "8", "8,0"])
+def test_train_command_refuses_bad_channels(channels: str, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["train", "seg", "--modality", "ct", "--data", str(tmp_path), "--out",
+              str(tmp_path), "--channels", channels])
+    assert stop.value.code == 2 and "--channels" in capsys.readouterr().err
+
+
+def test_train_command_passes_channels_and_target_choice(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import bcl_core.train.seg_train as seg_train
+
+    seen = {}
+
+    def fake_train(config):  # type: ignore[no-untyped-def]
+        seen["config"] = config
+        return {"val_dice_best": 0.0, "steps_done": 0, "train_seconds": 0.0,
+                "n_train_cases": 0, "n_val_cases": 0, "parity_random": {}}
+
+    monkeypatch.setattr(seg_train, "train_segmentation", fake_train)
+    assert main(["train", "seg", "--modality", "mr", "--data", str(tmp_path), "--out",
+                 str(tmp_path), "--channels", "16,32,64", "--binary-targets"]) == 0
+    config = seen["config"]
+    assert config.architecture["channels"] == [16, 32, 64]
+    assert config.architecture["strides"] == [2, 2]
+    assert config.sampling.soft_targets is False and config.mirror_average is True
 
 
 def test_second_leg_starts_from_a_checkpoint(tmp_path: Path) -> None:

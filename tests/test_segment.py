@@ -111,3 +111,48 @@ def test_cli_reports_a_missing_series_in_one_line(tmp_path: Path,
     assert code == 2 and err.startswith("error: ") and err.count("\n") == 1
     code = main(["segment", str(tmp_path), "--point", "0,0,0", "--out", str(tmp_path / "m.png")])
     assert code == 2 and "--out must end in .nii" in capsys.readouterr().err
+
+
+class _RampModel:
+    """Stand-in model whose logits are the image channel plus a ramp along x (asymmetric)."""
+
+    def __init__(self, sidecar) -> None:  # type: ignore[no-untyped-def]
+        self.sidecar = sidecar
+
+    def run(self, inputs):  # type: ignore[no-untyped-def]
+        image = inputs[self.sidecar.input_names[0]][:, :1]
+        ramp = np.arange(image.shape[-1], dtype=np.float32)
+        return {self.sidecar.output_names[0]: image + 0.5 * ramp}
+
+
+def test_mirror_average_is_the_mean_of_the_patch_and_its_mirror(band_model: OnnxModel) -> None:
+    from bcl_core.segment import _probability
+
+    model = _RampModel(band_model.sidecar)
+    rng = np.random.default_rng(3)
+    batch = rng.normal(size=(1, 2, 3, 4, 5)).astype(np.float32)
+    image, ramp = batch[0, 0].astype(np.float64), 0.5 * np.arange(5.0)
+    plain = 1 / (1 + np.exp(-(image + ramp)))
+    # The mirrored patch's logits at mirrored column i' = 4 - i are image[..., i] + 0.5 * (4 - i).
+    mirrored = 1 / (1 + np.exp(-(image + ramp[::-1])))
+    np.testing.assert_allclose(_probability(model, batch, False), plain, rtol=1e-6)  # type: ignore[arg-type]
+    np.testing.assert_allclose(_probability(model, batch, True),  # type: ignore[arg-type]
+                               0.5 * (plain + mirrored), rtol=1e-6)
+
+
+def test_sidecar_mirror_average_defaults_off_and_is_type_checked(tmp_path: Path) -> None:
+    import json
+
+    from bcl_core.sidecar import load_sidecar
+    from bcl_core.train.toy import write_band_model
+
+    path = write_band_model(tmp_path)
+    assert load_sidecar(path).require_segmentation().mirror_average is False
+    data = json.loads(path.read_text())
+    data["segmentation"]["mirror_average"] = True
+    path.write_text(json.dumps(data))
+    assert load_sidecar(path).require_segmentation().mirror_average is True
+    data["segmentation"]["mirror_average"] = "yes"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ModelError, match="mirror_average"):
+        load_sidecar(path)

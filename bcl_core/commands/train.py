@@ -40,10 +40,58 @@ def _register_seg(targets: argparse._SubParsersAction) -> None:  # type: ignore[
     parser.add_argument("--time-limit-min", type=float, default=38.0,
                         help="stop early (keeping the best weights) after this many minutes")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--channels", type=_channels, default=None, metavar="C1,C2,...",
+                        help="U-Net channels per level, e.g. 16,32,64,128 (default: the "
+                             "shipped architecture's)")
+    parser.add_argument("--patch-spacing-mm", type=_positive_mm, default=None,
+                        help="isotropic patch spacing (default: the modality's, CT 1.5, MRI 2)")
+    parser.add_argument("--patch-size", type=_ints3, default=None, metavar="I,J,K",
+                        help="patch size in voxels, each a multiple of 8 (default: the "
+                             "modality's, CT 72,64,56, MRI 56,48,40)")
+    parser.add_argument("--binary-targets", action="store_true",
+                        help="train on the mask thresholded on the patch grid instead of its "
+                             "partial-volume fraction (the recipe before 2026-11-26's third "
+                             "session; kept for comparison)")
     parser.set_defaults(func=_run_seg)
 
 
+def _channels(text: str) -> list[int]:
+    """Parse ``16,32,64`` into channel counts (argparse type: a clear error otherwise)."""
+    try:
+        values = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"channels must be integers separated by commas, got "
+                                         f"{text!r}") from None
+    if len(values) < 2 or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"need two or more positive channel counts, got {text!r}")
+    return values
+
+
+def _positive_mm(text: str) -> float:
+    """Parse a positive length in mm (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a length in mm, got {text!r}") from None
+    if not 0 < value < 100:
+        raise argparse.ArgumentTypeError(f"expected a length between 0 and 100 mm, got {text!r}")
+    return value
+
+
+def _ints3(text: str) -> tuple[int, int, int]:
+    """Parse ``64,56,48`` (argparse type: a clear error otherwise)."""
+    try:
+        values = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected three integers such as 64,56,48, got "
+                                         f"{text!r}") from None
+    if len(values) != 3 or min(values) < 8 or any(v % 8 for v in values):
+        raise argparse.ArgumentTypeError(f"expected three multiples of 8, got {text!r}")
+    return values  # type: ignore[return-value]
+
+
 def _run_seg(args: argparse.Namespace) -> int:
+    from bcl_core.train.seg_dataset import SamplingConfig
     from bcl_core.train.seg_train import SegTrainConfig, train_segmentation
 
     config = SegTrainConfig(
@@ -51,7 +99,12 @@ def _run_seg(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, learning_rate=args.learning_rate, seed=args.seed,
         max_cases=args.max_cases, init_checkpoint=args.init,
         time_limit_min=args.time_limit_min, threads=args.threads,
-        schedule_by_time=not args.schedule_by_steps)
+        schedule_by_time=not args.schedule_by_steps,
+        sampling=SamplingConfig(soft_targets=not args.binary_targets),
+        spacing_mm=(args.patch_spacing_mm,) * 3 if args.patch_spacing_mm else None,
+        size_ijk=args.patch_size,
+        architecture={"channels": args.channels, "strides": [2] * (len(args.channels) - 1)}
+        if args.channels else {})
     metrics = train_segmentation(config)
     summary = {key: metrics[key] for key in ("val_dice_best", "steps_done", "train_seconds",
                                              "n_train_cases", "n_val_cases", "parity_random")}

@@ -14,7 +14,9 @@ from typing import Any
 import torch
 from monai.networks.nets import UNet
 
-#: Channels 16-32-64-128 with one residual unit: ~0.5-0.9 s per 2x64^3 batch-4 step on 2 cores.
+#: Channels 16-32-64-128 with one residual unit (the shipped models): ~0.4 s per batch-4 CT step
+#: on one core here, only ~1.3x the step time of 8-16-32-64, whose 8 full-resolution channels
+#: placed the boundary far worse (docs/segmentation.md has the side-by-side figures).
 DEFAULT_ARCHITECTURE: dict[str, Any] = {
     "name": "monai.UNet",
     "channels": [16, 32, 64, 128],

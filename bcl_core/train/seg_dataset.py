@@ -44,6 +44,11 @@ class SamplingConfig:
     negative_fraction: float = 0.12
     negative_distance_mm: tuple[float, float] = (18.0, 30.0)
     negative_clearance_mm: float = 4.0
+    #: Train on the mask's partial-volume fraction on the patch grid (True) or on that fraction
+    #: thresholded at 0.5. A binary target at 1.75-2 mm caps the Dice of the mask drawn back on
+    #: the series grid at about 0.96 (CT) / 0.95 (MRI), a soft one at 0.99: the network can
+    #: only place the boundary between patch voxels if its target says where it lies.
+    soft_targets: bool = True
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,8 @@ class SegRegion:
     grid: Volume
     image: NDArray[np.float16]
     mask: NDArray[np.uint8]
+    #: Training target: the mask's fraction in each voxel in 1/255 steps (binary if not soft).
+    target: NDArray[np.uint8]
     clear_of_mask: NDArray[np.bool_]
     point_mm: NDArray[np.float64]
     slice_axis: int
@@ -73,18 +80,22 @@ def build_region(case: SegCase, spec: InputSpec, sampling: SamplingConfig) -> Se
     grid = patch_template(case.point_mm, spec, size_ijk=size)
     mask_crop = crop_to_cover(case.mask, grid)
     if mask_crop is None:
-        mask = np.zeros(grid.array.shape, np.uint8)
+        fraction = np.zeros(grid.array.shape, np.float32)
     else:
-        soft = resample(pad_edges(replace(mask_crop, array=mask_crop.array.astype(np.float32))),
-                        grid.size_ijk, grid.spacing, grid.origin, grid.direction, order=1,
-                        fill_value=0.0)
-        mask = (soft.array >= 0.5).astype(np.uint8)
+        fraction = resample(pad_edges(replace(mask_crop,
+                                              array=mask_crop.array.astype(np.float32))),
+                            grid.size_ijk, grid.spacing, grid.origin, grid.direction, order=1,
+                            fill_value=0.0).array
+    mask = (fraction >= 0.5).astype(np.uint8)
+    target = np.rint(255.0 * np.clip(fraction, 0.0, 1.0)).astype(np.uint8) \
+        if sampling.soft_targets else mask * np.uint8(255)
     distance = ndimage.distance_transform_edt(mask == 0, sampling=grid.spacing[::-1])
     return SegRegion(
         case_id=case.case_id,
         grid=grid,
         image=patch.array.astype(np.float16),
         mask=mask,
+        target=target,
         clear_of_mask=distance > sampling.negative_clearance_mm,
         point_mm=np.asarray(case.point_mm, float),
         slice_axis=slice_array_axis(case.image),
@@ -145,8 +156,8 @@ def sample_patch(region: SegRegion, spec: InputSpec, sigma_mm: float, rng: np.ra
     (si, sj, sk), (ni, nj, nk) = start, spec.size_ijk
     crop = (slice(sk, sk + nk), slice(sj, sj + nj), slice(si, si + ni))
     raw = region.image[crop].astype(np.float32)
-    target = np.zeros(raw.shape, np.float32) if empty_target else region.mask[crop].astype(
-        np.float32)
+    target = np.zeros(raw.shape, np.float32) if empty_target else \
+        region.target[crop].astype(np.float32) / 255.0
     grid = replace(region.grid, array=np.zeros(raw.shape, np.uint8),
                    origin=tuple(region.grid.index_to_mm(start)))
     if augment is not None:
