@@ -160,8 +160,7 @@ class Sidecar:
                 min_volume_ml=seg.positive("min_volume_ml"),
                 max_volume_ml=seg.positive("max_volume_ml"),
                 click_search_mm=seg.positive("click_search_mm"),
-                mirror_average=seg.get("mirror_average", bool)
-                if "mirror_average" in seg_raw else False,
+                mirror_average=seg.optional("mirror_average", bool, False),
             )
         roi_raw = data.get("roi")
         roi = None
@@ -205,6 +204,10 @@ class _Reader:
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise ModelError(f"{self.where}: {key!r} should be {kind.__name__}, got {value!r}.")
         return value
+
+    def optional(self, key: str, kind: type, default: Any) -> Any:
+        """Like :meth:`get`, but ``default`` where the key is absent (older sidecars)."""
+        return self.get(key, kind) if key in self.data else default
 
     def positive(self, key: str) -> float:
         value = self.get(key, float)

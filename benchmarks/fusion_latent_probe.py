@@ -20,6 +20,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.linear_model import Ridge
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from bcl_core.nets.fusion import FusionNet
 from bcl_core.train.fusion import CropSet
@@ -28,7 +31,7 @@ from bcl_core.train.fusion_data import LATENT_NAMES
 
 def encoder_features(model: FusionNet, crops: CropSet, batch_size: int = 32
                      ) -> dict[str, np.ndarray]:
-    """Mean- and max-pooled last-stage activations per modality, ``{"ct": (N, 2C), ...}``."""
+    """The pooled encoder features per modality (:meth:`FusionNet.pooled`), ``(N, 2C)`` each."""
     parts: dict[str, list[np.ndarray]] = {m: [] for m in model.modalities}
     model.eval()
     with torch.no_grad():
@@ -36,22 +39,18 @@ def encoder_features(model: FusionNet, crops: CropSet, batch_size: int = 32
             images = {m: torch.from_numpy(getattr(crops, m)[start:start + batch_size]
                                           .astype(np.float32))[:, None]
                       for m in model.modalities}
-            for m, act in model.features(images).items():
-                parts[m].append(torch.cat([act.mean(dim=(2, 3, 4)), act.amax(dim=(2, 3, 4))],
-                                          dim=1).numpy())
+            for m, pooled in model.pooled(model.features(images)).items():
+                parts[m].append(pooled.numpy())
     return {m: np.concatenate(p) for m, p in parts.items()}
 
 
-def ridge_r(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
-            alpha: float = 1.0) -> list[float]:
-    """Pearson r per target column of a ridge fit (standardised inputs)."""
-    mean, sd = train_x.mean(0), train_x.std(0) + 1e-6
-    a, b = (train_x - mean) / sd, (test_x - mean) / sd
-    a1 = np.hstack([a, np.ones((len(a), 1))])
-    b1 = np.hstack([b, np.ones((len(b), 1))])
-    weights = np.linalg.solve(a1.T @ a1 + alpha * np.eye(a1.shape[1]), a1.T @ train_y)
-    predicted = b1 @ weights
-    return [float(np.corrcoef(predicted[:, k], test_y[:, k])[0, 1]) for k in range(test_y.shape[1])]
+def ridge_r(fit_x: np.ndarray, fit_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
+            alpha: float) -> list[float]:
+    """Pearson r per target column of a ridge regression on standardised inputs."""
+    probe = make_pipeline(StandardScaler(), Ridge(alpha=alpha)).fit(fit_x, fit_y)
+    predicted = probe.predict(test_x)
+    return [float(np.corrcoef(predicted[:, k], test_y[:, k])[0, 1])
+            for k in range(test_y.shape[1])]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,9 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--alpha", type=float, default=10.0, help="ridge penalty")
     args = parser.parse_args(argv)
     config = json.loads((args.models / "fusion.json").read_text())["training"]["config"]
-    model = FusionNet(config["modalities"], config["channels"], config["shared_features"],
-                      config["dropout"], subunits=config["subunits"],
-                      input_pool=config["input_pool"])
+    model = FusionNet.from_config(config)
     model.load_state_dict(torch.load(args.models / "fusion.pt", map_location="cpu"))
     train, test = CropSet.load(args.cache / "internal.npz"), CropSet.load(args.cache / "external.npz")
     fit, held_out = encoder_features(model, train), encoder_features(model, test)

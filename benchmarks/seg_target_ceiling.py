@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 
-from bcl_core.preprocess import patch_template
 from bcl_core.segment import _to_series_grid, dice_score
 from bcl_core.sidecar import load_sidecar
 from bcl_core.train.cases import case_dirs, load_seg_case
@@ -45,12 +44,12 @@ def main(argv: list[str] | None = None) -> int:
         for folder in folders:
             case = load_seg_case(folder, modality)
             truth = case.mask.array > 0
-            grid = patch_template(case.point_mm, spec)
-            for kind in scores:
-                region = build_region(case, spec, SamplingConfig(margin_voxels=0,
-                                                                 soft_targets=kind == "soft"))
-                target = grid.with_array(region.target.astype(np.float32) / 255.0)
-                drawn = _to_series_grid(case.image, target, threshold)
+            # One region holds both targets: the soft fraction and its thresholded mask.
+            region = build_region(case, spec, SamplingConfig(margin_voxels=0))
+            targets = {"soft": region.target.astype(np.float32) / 255.0,
+                       "binary": region.mask.astype(np.float32)}
+            for kind, target in targets.items():
+                drawn = _to_series_grid(case.image, region.grid.with_array(target), threshold)
                 scores[kind].append(dice_score(drawn, truth))
         summary[modality] = {f"dice_{kind}_target_mean": float(np.mean(values))
                              for kind, values in scores.items()}

@@ -106,9 +106,7 @@ def test_shipped_model_cam_matches_monai_gradcam_on_a_synthetic_case() -> None:
     if not (folder / "fusion.pt").is_file():
         pytest.skip("no shipped fusion checkpoint in models/")
     config = json.loads((folder / "fusion.json").read_text())["training"]["config"]
-    model = FusionNet(config["modalities"], config["channels"], config["shared_features"],
-                      config["dropout"], subunits=config["subunits"],
-                      input_pool=config["input_pool"])
+    model = FusionNet.from_config(config)
     model.load_state_dict(torch.load(folder / "fusion.pt", map_location="cpu"))
     model.eval()
     crops = phantom_case_crops("external", 4242, 0)  # a case no training set used

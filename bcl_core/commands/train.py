@@ -55,13 +55,18 @@ def _register_seg(targets: argparse._SubParsersAction) -> None:  # type: ignore[
     parser.set_defaults(func=_run_seg)
 
 
+def _comma_ints(text: str, example: str) -> list[int]:
+    """Integers separated by commas, or an argparse error that shows ``example``."""
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers separated by commas such as "
+                                         f"{example}, got {text!r}") from None
+
+
 def _channels(text: str) -> list[int]:
     """Parse ``16,32,64`` into channel counts (argparse type: a clear error otherwise)."""
-    try:
-        values = [int(part) for part in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"channels must be integers separated by commas, got "
-                                         f"{text!r}") from None
+    values = _comma_ints(text, "16,32,64,128")
     if len(values) < 2 or min(values) < 1:
         raise argparse.ArgumentTypeError(f"need two or more positive channel counts, got {text!r}")
     return values
@@ -80,14 +85,10 @@ def _positive_mm(text: str) -> float:
 
 def _ints3(text: str) -> tuple[int, int, int]:
     """Parse ``64,56,48`` (argparse type: a clear error otherwise)."""
-    try:
-        values = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected three integers such as 64,56,48, got "
-                                         f"{text!r}") from None
+    values = _comma_ints(text, "64,56,48")
     if len(values) != 3 or min(values) < 8 or any(v % 8 for v in values):
         raise argparse.ArgumentTypeError(f"expected three multiples of 8, got {text!r}")
-    return values  # type: ignore[return-value]
+    return (values[0], values[1], values[2])
 
 
 def _run_seg(args: argparse.Namespace) -> int:

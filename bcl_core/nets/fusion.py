@@ -14,7 +14,8 @@ autograd is needed at run time, and ONNX Runtime computes the maps without torch
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -113,11 +114,23 @@ class FusionNet(nn.Module):
         """Last-stage activations per modality."""
         return {m: self.encoders[m](self.input_pool(images[m])) for m in self.modalities}
 
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> FusionNet:
+        """The network a training config describes (the sidecar's ``training.config``)."""
+        return cls(config["modalities"], config["channels"], config["shared_features"],
+                   config["dropout"], subunits=config["subunits"],
+                   input_pool=config.get("input_pool", 1))
+
+    def pooled(self, activations: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Mean- and max-pooled last-stage activations per modality, ``(B, 2C)`` each."""
+        return {m: torch.cat([activations[m].mean(dim=(2, 3, 4)),
+                              activations[m].amax(dim=(2, 3, 4))], dim=1)
+                for m in self.modalities}
+
     def head(self, activations: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits and the shared layer's pre-activation from last-stage activations."""
-        pooled = torch.cat([torch.cat([activations[m].mean(dim=(2, 3, 4)),
-                                       activations[m].amax(dim=(2, 3, 4))], dim=1)
-                            for m in self.modalities], dim=1)
+        per_modality = self.pooled(activations)
+        pooled = torch.cat([per_modality[m] for m in self.modalities], dim=1)
         pre_activation = self.shared(self.dropout(pooled))
         return self.heads(F.relu(pre_activation)), pre_activation
 
