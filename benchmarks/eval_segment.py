@@ -78,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-cases", type=int, default=None)
     parser.add_argument("--out", type=Path, default=Path("runs/eval_segment"))
+    parser.add_argument("--val-cases-of", type=Path, default=None, metavar="METRICS_JSON",
+                        help="only the validation cases a training run held out (its "
+                             "metrics file's val_cases), e.g. internal-site figures")
     parser.add_argument("--record", action="store_true",
                         help="store the summary in the models' metrics files (model card)")
     parser.add_argument("--mirror", choices=("sidecar", "off"), default="sidecar",
@@ -86,7 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.clicks < 1:
         parser.error("--clicks must be at least 1 (click robustness needs moved clicks).")
 
-    folders = case_dirs(args.data)[: args.max_cases]
+    folders = case_dirs(args.data)
+    if args.val_cases_of is not None:
+        held_out = set(json.loads(args.val_cases_of.read_text(encoding="utf-8"))["val_cases"])
+        folders = [f for f in folders if f.name in held_out]
+    folders = folders[: args.max_cases]
     args.out.mkdir(parents=True, exist_ok=True)
     rows, summary = [], {"data": str(args.data), "n_cases": len(folders),
                          "clicks": args.clicks, "radius_mm": args.radius_mm}
