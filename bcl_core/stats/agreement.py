@@ -82,6 +82,10 @@ def kappa_ci(
     table = contingency_table(a, b)
     if table.shape[0] < 2:
         raise StatsError("kappa is undefined: both raters used one single category for every case.")
+    if not np.any(table - np.diag(np.diag(table))):
+        # Perfect agreement: kappa is 1 and its variance exactly 0 (statsmodels' variance formula
+        # leaves rounding residue of ~1e-16 there, a bound of 1 - 2e-8).
+        return 1.0, 1.0, 1.0
     with np.errstate(invalid="ignore"):  # statsmodels takes sqrt of a -0.0 variance at kappa = 1
         if weights:
             result = cohens_kappa(table, wt=weights, return_results=True)
