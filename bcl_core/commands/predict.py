@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bcl_core import SYNTHETIC_NOTICE
+from bcl_core.commands.segment import parse_point
 from bcl_core.errors import BCLError, InputError
 from bcl_core.leakage import LEAKAGE_TYPES, TYPE_LABELS
 
@@ -20,30 +21,6 @@ logger = logging.getLogger(__name__)
 PREDICTION_COLUMNS: tuple[str, ...] = (
     "case_id", *(f"prob_{t}" for t in LEAKAGE_TYPES), *(f"call_{t}" for t in LEAKAGE_TYPES))
 ERROR_COLUMNS = ("case_id", "error")
-
-
-def parse_point(text: str) -> tuple[float, float, float]:
-    """Parse ``"X,Y,Z"`` (LPS mm) into three finite floats.
-
-    Raises
-    ------
-    argparse.ArgumentTypeError
-        With a message saying what a point looks like.
-
-    Examples
-    --------
-    >>> parse_point("12.5,-30,410")
-    (12.5, -30.0, 410.0)
-    """
-    parts = [p.strip() for p in str(text).split(",")]
-    try:
-        values = tuple(float(p) for p in parts)
-    except ValueError:
-        values = ()
-    if len(values) != 3 or not all(abs(v) < 1e6 for v in values):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a point; give three numbers in LPS mm as X,Y,Z, e.g. 12.5,-30,410")
-    return values  # type: ignore[return-value]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -9,20 +9,26 @@ from bcl_core.errors import InputError
 
 
 def parse_point(text: str) -> tuple[float, float, float]:
-    """Parse ``"X,Y,Z"`` (LPS mm) into three floats.
+    """Parse ``"X,Y,Z"`` (LPS mm) into three finite floats.
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        With a message saying what a point looks like.
 
     Examples
     --------
-    >>> parse_point("1.5, -2,30")
-    (1.5, -2.0, 30.0)
+    >>> parse_point("12.5,-30,410")
+    (12.5, -30.0, 410.0)
     """
-    parts = [p.strip() for p in text.split(",")]
+    parts = [p.strip() for p in str(text).split(",")]
     try:
         values = tuple(float(p) for p in parts)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not X,Y,Z in mm (three numbers).") from None
-    if len(values) != 3 or not all(v == v and abs(v) != float("inf") for v in values):
-        raise argparse.ArgumentTypeError(f"{text!r} is not X,Y,Z in mm (three finite numbers).")
+        values = ()
+    if len(values) != 3 or not all(abs(v) < 1e6 for v in values):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a point; give three numbers in LPS mm as X,Y,Z, e.g. 12.5,-30,410")
     return values  # type: ignore[return-value]
 
 
