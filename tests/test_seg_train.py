@@ -56,6 +56,7 @@ def test_smoke_training_writes_a_loadable_model(tmp_path: Path) -> None:
     assert out.shape == (1, 1, 24, 24, 24)
     saved = json.loads((tmp_path / "seg_ct.metrics.json").read_text())
     assert saved["n_train_cases"] + saved["n_val_cases"] == 4
+    assert saved["augment"]["thick_slice_p"] == 0.5  # the CT default, recorded
 
 
 def test_training_is_seeded(tmp_path: Path) -> None:
@@ -163,6 +164,24 @@ def test_train_command_passes_channels_and_target_choice(tmp_path: Path,
     assert config.architecture["channels"] == [16, 32, 64]
     assert config.architecture["strides"] == [2, 2]
     assert config.sampling.soft_targets is False and config.mirror_average is True
+    assert config.augment_config().thick_slice_p == 0.0  # the MRI default
+
+    assert main(["train", "seg", "--modality", "ct", "--data", str(tmp_path), "--out",
+                 str(tmp_path)]) == 0
+    assert seen["config"].augment_config().thick_slice_p == 0.5  # the CT default
+    assert main(["train", "seg", "--modality", "ct", "--data", str(tmp_path), "--out",
+                 str(tmp_path), "--thick-slice-p", "0.25"]) == 0
+    assert seen["config"].augment_config().thick_slice_p == 0.25
+
+
+@pytest.mark.parametrize("value", ["x", "-0.1", "1.5", "nan"])
+def test_train_command_refuses_a_bad_thick_slice_share(value: str, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]
+                                                        ) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["train", "seg", "--modality", "ct", "--data", str(tmp_path), "--out",
+              str(tmp_path), "--thick-slice-p", value])
+    assert stop.value.code == 2 and "--thick-slice-p" in capsys.readouterr().err
 
 
 def test_second_leg_starts_from_a_checkpoint(tmp_path: Path) -> None:

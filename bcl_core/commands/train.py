@@ -48,6 +48,10 @@ def _register_seg(targets: argparse._SubParsersAction) -> None:  # type: ignore[
     parser.add_argument("--patch-size", type=_ints3, default=None, metavar="I,J,K",
                         help="patch size in voxels, each a multiple of 8 (default: the "
                              "modality's, CT 72,64,56, MRI 56,48,40)")
+    parser.add_argument("--thick-slice-p", type=_probability, default=None, metavar="P",
+                        help="share of training patches re-acquired through simulated thick "
+                             "slices (2-5 mm) instead of a Gaussian slice blur (default: the "
+                             "modality's, CT 0.5, MRI 0)")
     parser.add_argument("--binary-targets", action="store_true",
                         help="train on the mask thresholded on the patch grid instead of its "
                              "partial-volume fraction (the recipe before 2026-11-26's third "
@@ -83,6 +87,17 @@ def _positive_mm(text: str) -> float:
     return value
 
 
+def _probability(text: str) -> float:
+    """Parse a probability from 0 to 1 (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a probability from 0 to 1, got {text!r}")
+    return value
+
+
 def _ints3(text: str) -> tuple[int, int, int]:
     """Parse ``64,56,48`` (argparse type: a clear error otherwise)."""
     values = _comma_ints(text, "64,56,48")
@@ -92,6 +107,7 @@ def _ints3(text: str) -> tuple[int, int, int]:
 
 
 def _run_seg(args: argparse.Namespace) -> int:
+    from bcl_core.train.augment import AugmentConfig
     from bcl_core.train.seg_dataset import SamplingConfig
     from bcl_core.train.seg_train import SegTrainConfig, train_segmentation
 
@@ -102,6 +118,8 @@ def _run_seg(args: argparse.Namespace) -> int:
         time_limit_min=args.time_limit_min, threads=args.threads,
         schedule_by_time=not args.schedule_by_steps,
         sampling=SamplingConfig(soft_targets=not args.binary_targets),
+        augment=None if args.thick_slice_p is None else AugmentConfig(
+            thick_slice_p=args.thick_slice_p),
         spacing_mm=(args.patch_spacing_mm,) * 3 if args.patch_spacing_mm else None,
         size_ijk=args.patch_size,
         architecture={"channels": args.channels, "strides": [2] * (len(args.channels) - 1)}

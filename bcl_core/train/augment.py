@@ -21,6 +21,11 @@ class AugmentConfig:
 
     slice_blur_voxels: float = 1.2
     slice_blur_p: float = 0.7
+    #: Probability of re-acquiring the patch through thick slices (:func:`thick_slice_operator`)
+    #: instead of the Gaussian slice blur; 0 keeps the blur alone (the recipe of the MRI model).
+    thick_slice_p: float = 0.0
+    #: Range of the simulated slice thickness (contiguous slices), mm.
+    thick_slice_mm: tuple[float, float] = (2.0, 5.0)
     inplane_blur_voxels: float = 0.6
     inplane_blur_p: float = 0.3
     noise_fraction: float = 0.04
@@ -30,9 +35,60 @@ class AugmentConfig:
     flip_lr_p: float = 0.5
 
 
+def thick_slice_operator(n_voxels: int, voxel_mm: float, thickness_mm: float,
+                         phase_mm: float) -> NDArray[np.float64]:
+    """Linear map that re-acquires a 1-D profile through thick slices, then resamples it back.
+
+    What a thick-slice series looks like once inference has resampled it onto the patch grid:
+    each slice averages the signal over its thickness (slices contiguous, the first centred
+    ``phase_mm`` from voxel 0's centre, the rest every ``thickness_mm`` both ways), and every
+    patch voxel is the linear interpolation between the two nearest slice centres (the nearest
+    slice beyond the outermost ones). A Gaussian blur of the same width misses the piecewise-
+    linear staircase that the slice positions leave in the profile.
+
+    Parameters
+    ----------
+    n_voxels, voxel_mm:
+        Length and voxel size of the profile (the patch's slice axis).
+    thickness_mm:
+        Simulated slice thickness and spacing.
+    phase_mm:
+        Offset of one slice centre from voxel 0's centre.
+
+    Returns
+    -------
+    ndarray
+        ``(n_voxels, n_voxels)`` matrix ``M``: the re-acquired profile is ``M @ profile``.
+    """
+    positions = np.arange(n_voxels) * voxel_mm
+    first = phase_mm - thickness_mm * np.ceil(phase_mm / thickness_mm)
+    centres = np.arange(first, positions[-1] + thickness_mm, thickness_mm)
+    # Slice averages: the linearly interpolated profile at sub-positions across each slice.
+    n_sub = max(4, int(np.ceil(4 * thickness_mm / voxel_mm)))
+    offsets = ((np.arange(n_sub) + 0.5) / n_sub - 0.5) * thickness_mm
+    acquire = np.zeros((centres.size, n_voxels))
+    for row, centre in enumerate(centres):
+        for offset in offsets:
+            acquire[row] += _interpolation_row(positions, centre + offset) / n_sub
+    back = np.stack([_interpolation_row(centres, x) for x in positions])
+    return back @ acquire
+
+
+def _interpolation_row(nodes: NDArray[np.float64], x: float) -> NDArray[np.float64]:
+    """Weights of linear interpolation at ``x`` between sorted ``nodes`` (clamped at the ends)."""
+    weights = np.zeros(nodes.size)
+    upper = int(np.clip(np.searchsorted(nodes, x), 1, nodes.size - 1))
+    lower = upper - 1
+    t = float(np.clip((x - nodes[lower]) / (nodes[upper] - nodes[lower]), 0.0, 1.0))
+    weights[lower] += 1.0 - t
+    weights[upper] += t
+    return weights
+
+
 def augment_raw(patch: NDArray[np.float32], slice_axis: int, modality: str,
-                config: AugmentConfig, rng: np.random.Generator) -> NDArray[np.float32]:
-    """Intensity scaling, thick-slice and resolution blur, and noise on a raw patch.
+                config: AugmentConfig, rng: np.random.Generator,
+                slice_voxel_mm: float = 1.0) -> NDArray[np.float32]:
+    """Intensity scaling, thick slices or slice blur, resolution blur and noise on a raw patch.
 
     Parameters
     ----------
@@ -40,6 +96,8 @@ def augment_raw(patch: NDArray[np.float32], slice_axis: int, modality: str,
         Raw intensities on the canonical patch grid, ``(k, j, i)``.
     slice_axis:
         Array axis of the series' slice direction (thickness is simulated along it).
+    slice_voxel_mm:
+        The patch's voxel size along ``slice_axis`` (thick slices are simulated in mm).
     modality:
         ``"ct"`` or ``"mr"``.
     config:
@@ -54,7 +112,13 @@ def augment_raw(patch: NDArray[np.float32], slice_axis: int, modality: str,
         scale *= float(np.exp(rng.uniform(-0.5, 0.5)))  # MRI units are arbitrary per scanner
     out = out * np.float32(scale) + np.float32(
         rng.uniform(-1, 1) * config.intensity_shift_fraction * spread)
-    if rng.random() < config.slice_blur_p:
+    if rng.random() < config.thick_slice_p:
+        operator = thick_slice_operator(out.shape[slice_axis], slice_voxel_mm,
+                                        rng.uniform(*config.thick_slice_mm),
+                                        rng.uniform(0.0, config.thick_slice_mm[1]))
+        out = np.moveaxis(np.tensordot(operator, out, axes=([1], [slice_axis])), 0,
+                          slice_axis).astype(np.float32)
+    elif rng.random() < config.slice_blur_p:
         sigma = rng.uniform(0.2, config.slice_blur_voxels)
         out = ndimage.gaussian_filter1d(out, sigma, axis=slice_axis, mode="nearest")
     if rng.random() < config.inplane_blur_p:

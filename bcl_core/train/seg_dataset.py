@@ -161,7 +161,8 @@ def sample_patch(region: SegRegion, spec: InputSpec, sigma_mm: float, rng: np.ra
     grid = replace(region.grid, array=np.zeros(raw.shape, np.uint8),
                    origin=tuple(region.grid.index_to_mm(start)))
     if augment is not None:
-        raw = augment_raw(raw, region.slice_axis, modality, augment, rng)
+        raw = augment_raw(raw, region.slice_axis, modality, augment, rng,
+                          slice_voxel_mm=spec.spacing_mm[2 - region.slice_axis])
     image = normalise_intensity(raw, spec.normalisation)
     if augment is not None:
         image = augment_normalised(image, modality, augment, rng)

@@ -51,9 +51,11 @@ OUTPUT_NAME = "logits"
 #: time budget (docs/segmentation.md).
 MODALITY_SETTINGS: dict[str, dict[str, Any]] = {
     "ct": {"modality": "CT", "normalisation": Normalisation("window", -250.0, 1250.0),
-           "plane": "axial", "spacing_mm": (1.5, 1.5, 1.5), "size_ijk": (72, 64, 56)},
+           "plane": "axial", "spacing_mm": (1.5, 1.5, 1.5), "size_ijk": (72, 64, 56),
+           "thick_slice_p": 0.5},
     "mr": {"modality": "MR", "normalisation": Normalisation("percentile", 1.0, 99.0),
-           "plane": "sagittal", "spacing_mm": (2.0, 2.0, 2.0), "size_ijk": (56, 48, 40)},
+           "plane": "sagittal", "spacing_mm": (2.0, 2.0, 2.0), "size_ijk": (56, 48, 40),
+           "thick_slice_p": 0.0},
 }
 
 
@@ -89,12 +91,19 @@ class SegTrainConfig:
     #: Checkpoint (``.pt`` written by this module) to start from: a second training leg.
     init_checkpoint: Path | None = None
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    #: Augmentation ranges; None: the defaults with the modality's ``thick_slice_p``.
+    augment: AugmentConfig | None = None
 
     @property
     def model_name(self) -> str:
         """Output file stem (``seg_ct`` / ``seg_mr`` by default)."""
         return self.name or f"seg_{self.modality}"
+
+    def augment_config(self) -> AugmentConfig:
+        """The augmentation this run uses (``augment``, or the modality's default)."""
+        if self.augment is not None:
+            return self.augment
+        return AugmentConfig(thick_slice_p=MODALITY_SETTINGS[self.modality]["thick_slice_p"])
 
     def input_spec(self) -> InputSpec:
         """The model's input spec, as the sidecar will state it."""
@@ -193,6 +202,7 @@ def train_segmentation(config: SegTrainConfig,
                               config.modality) for r in val_regions]
     load_seconds = time.monotonic() - started
 
+    augment = config.augment_config()
     architecture = {**DEFAULT_ARCHITECTURE, **config.architecture}
     initial_state = None
     if config.init_checkpoint is not None:
@@ -216,7 +226,7 @@ def train_segmentation(config: SegTrainConfig,
     progress = tqdm(range(config.steps), desc=f"train {config.model_name}", mininterval=10)
     for step in progress:
         batch = [sample_patch(train_regions[int(rng.integers(len(train_regions)))], spec,
-                              config.guidance_sigma_mm, rng, config.sampling, config.augment,
+                              config.guidance_sigma_mm, rng, config.sampling, augment,
                               config.modality) for _ in range(config.batch_size)]
         inputs = torch.from_numpy(np.stack([b[0] for b in batch]))
         targets = torch.from_numpy(np.stack([b[1] for b in batch]))
@@ -258,6 +268,7 @@ def train_segmentation(config: SegTrainConfig,
         "n_train_cases": len(train_regions), "n_val_cases": len(val_regions),
         "val_cases": [r.case_id for r in val_regions],
         "initialised_from": str(config.init_checkpoint) if config.init_checkpoint else None,
+        "augment": asdict(augment),
     })
 
 

@@ -1,0 +1,47 @@
+"""The feature-visibility benchmark: pooling arithmetic, and that leaving a feature out changes
+the render only where the feature is."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="module")
+def visibility(repo_root: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "fusion_feature_visibility", repo_root / "benchmarks" / "fusion_feature_visibility.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_pooled_peak_is_the_block_mean(visibility: ModuleType) -> None:
+    difference = np.zeros((8, 8, 8))
+    difference[5, 2, 6] = -8.0
+    assert visibility.pooled_peak(difference, 1) == 8.0
+    assert visibility.pooled_peak(difference, 2) == pytest.approx(1.0)  # 8 / 2^3
+    assert visibility.pooled_peak(difference, 4) == pytest.approx(0.125)  # 8 / 4^3
+
+
+def test_leaving_the_wall_defect_out_changes_only_its_surroundings(visibility: ModuleType
+                                                                   ) -> None:
+    from bcl_core.phantom.ct import render_ct
+
+    spec = next(visibility.cases_with("wall_defect", "internal", 8181, 1))
+    plain = visibility.without(spec, "wall_defect")
+    assert plain.fracture.wall_defect_center is None and spec.fracture.wall_defect_center
+    with_defect, _ = render_ct(spec, True)
+    without_defect, _ = render_ct(plain, True)
+    changed = np.argwhere(with_defect.array != without_defect.array)
+    assert len(changed) > 0
+    # Every changed voxel lies within the defect's radius (plus blur) of its centre.
+    centre = spec.anatomy.target.to_anatomy(np.array([spec.fracture.wall_defect_center]))[0]
+    points = with_defect.index_to_mm(changed[:, ::-1])
+    reach = spec.features.wall_defect_mm / 2 + 3 * max(with_defect.spacing)
+    assert np.linalg.norm(points - centre, axis=1).max() <= reach
