@@ -45,3 +45,24 @@ def test_leaving_the_wall_defect_out_changes_only_its_surroundings(visibility: M
     points = with_defect.index_to_mm(changed[:, ::-1])
     reach = spec.features.wall_defect_mm / 2 + 3 * max(with_defect.spacing)
     assert np.linalg.norm(points - centre, axis=1).max() <= reach
+
+
+def test_detector_footprints_mark_only_the_cases_features(repo_root: Path) -> None:
+    spec = importlib.util.spec_from_file_location(
+        "fusion_feature_detector", repo_root / "benchmarks" / "fusion_feature_detector.py")
+    assert spec is not None and spec.loader is not None
+    detector = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(detector)
+    from bcl_core.phantom.sites import get_site
+    from bcl_core.phantom.spec import sample_case_labels
+
+    site = get_site("internal")
+    features = [sample_case_labels(site, 8181, i).features for i in range(40)]
+    plain = next(i for i, f in enumerate(features)
+                 if f.wall_defect_mm == 0 and f.posterior_breach_mm == 0)
+    walled = next(i for i, f in enumerate(features)
+                  if f.wall_defect_mm >= 6 and f.posterior_breach_mm == 0)
+    assert not detector.footprint(("internal", 8181, plain, 4, 0.03)).any()
+    cells = detector.footprint(("internal", 8181, walled, 4, 0.03))
+    assert cells.shape == (2, 12, 12, 12)
+    assert cells[0].any() and not cells[1].any()  # the wall defect's channel only
