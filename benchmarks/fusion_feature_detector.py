@@ -18,6 +18,7 @@ against "the case has the feature" (a case whose feature changed no CT cell coun
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import json
 import sys
@@ -31,7 +32,9 @@ import numpy as np
 FEATURE_NAMES = ("wall_defect", "posterior_breach")
 
 
+@functools.cache
 def _visibility() -> ModuleType:
+    """The sibling benchmark's helpers (loaded once per process)."""
     path = Path(__file__).with_name("fusion_feature_visibility.py")
     spec = importlib.util.spec_from_file_location("fusion_feature_visibility", path)
     assert spec is not None and spec.loader is not None
@@ -55,10 +58,10 @@ def footprint(job: tuple[str, int, int, int, float]) -> np.ndarray:
     if not wanted:
         return out
     spec = sample_case_spec(site, seed, index)
-    _, mask = render_ct(spec, True)
-    base = vis.crop(render_ct, spec, mask, "ct")
+    series, mask = render_ct(spec, True)
+    base = vis.crop(series, mask, "ct")
     for k in wanted:
-        other = vis.crop(render_ct, vis.without(spec, FEATURE_NAMES[k]), mask, "ct")
+        other = vis.crop(render_ct(vis.without(spec, FEATURE_NAMES[k]), True)[0], mask, "ct")
         changed = np.abs(base - other) > change
         out[k] = changed.reshape(size, cell, size, cell, size, cell).any(axis=(1, 3, 5))
     return out

@@ -36,6 +36,7 @@ from bcl_core.phantom.sites import get_site
 from bcl_core.phantom.spec import CaseSpec, sample_case_spec
 from bcl_core.pipeline import classifier_input, roi_settings
 from bcl_core.train.fusion_data import settings_sidecar
+from bcl_core.volume import Volume
 
 #: Feature -> (whether a case has it, the geometry field that removes it when set to None).
 FEATURES = {
@@ -70,10 +71,9 @@ def pooled_peak(difference: np.ndarray, factor: int) -> float:
     return float(np.abs(blocks.mean(axis=(1, 3, 5))).max())
 
 
-def crop(render, spec: CaseSpec, mask, name: str) -> np.ndarray:  # type: ignore[no-untyped-def]
-    """The normalised classifier crop of ``spec``'s render, boxed with ``mask``."""
+def crop(series: Volume, mask: Volume, name: str) -> np.ndarray:
+    """The normalised classifier crop of a rendered series, boxed with ``mask``."""
     sidecar = settings_sidecar()
-    series, _ = render(spec, True)
     values, _ = classifier_input(series, mask, sidecar.inputs[name], roi_settings(sidecar, name))
     return values[0, 0]
 
@@ -104,9 +104,9 @@ def main(argv: list[str] | None = None) -> int:
             rows: dict[str, list[dict[str, float | None]]] = {"ct": [], "mr": []}
             for spec in cases_with(feature, site, args.seed, args.cases):
                 for name, render in (("ct", render_ct), ("mr", render_mr)):
-                    _, mask = render(spec, True)
-                    difference = crop(render, spec, mask, name) - crop(
-                        render, without(spec, feature), mask, name)
+                    series, mask = render(spec, True)
+                    difference = crop(series, mask, name) - crop(
+                        render(without(spec, feature), True)[0], mask, name)
                     sd = noise_sd(site, name)
                     rows[name].append({
                         "peak": float(np.abs(difference).max()),

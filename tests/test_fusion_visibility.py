@@ -3,22 +3,16 @@ the render only where the feature is."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pytest
+from conftest import load_benchmark
 
 
 @pytest.fixture(scope="module")
-def visibility(repo_root: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "fusion_feature_visibility", repo_root / "benchmarks" / "fusion_feature_visibility.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def visibility() -> ModuleType:
+    return load_benchmark("fusion_feature_visibility")
 
 
 def test_pooled_peak_is_the_block_mean(visibility: ModuleType) -> None:
@@ -47,12 +41,8 @@ def test_leaving_the_wall_defect_out_changes_only_its_surroundings(visibility: M
     assert np.linalg.norm(points - centre, axis=1).max() <= reach
 
 
-def test_detector_footprints_mark_only_the_cases_features(repo_root: Path) -> None:
-    spec = importlib.util.spec_from_file_location(
-        "fusion_feature_detector", repo_root / "benchmarks" / "fusion_feature_detector.py")
-    assert spec is not None and spec.loader is not None
-    detector = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(detector)
+def test_detector_footprints_mark_only_the_cases_features() -> None:
+    detector = load_benchmark("fusion_feature_detector")
     from bcl_core.phantom.sites import get_site
     from bcl_core.phantom.spec import sample_case_labels
 

@@ -76,26 +76,27 @@ def _channels(text: str) -> list[int]:
     return values
 
 
-def _positive_mm(text: str) -> float:
-    """Parse a positive length in mm (argparse type)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a length in mm, got {text!r}") from None
-    if not 0 < value < 100:
-        raise argparse.ArgumentTypeError(f"expected a length between 0 and 100 mm, got {text!r}")
-    return value
-
-
-def _probability(text: str) -> float:
-    """Parse a probability from 0 to 1 (argparse type)."""
+def _float_between(text: str, low: float, high: float, what: str, *,
+                   inclusive: bool) -> float:
+    """Parse a float in [low, high] (``inclusive``) or (low, high), or raise an argparse error."""
     try:
         value = float(text)
     except ValueError:
         value = float("nan")
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a probability from 0 to 1, got {text!r}")
+    inside = low <= value <= high if inclusive else low < value < high
+    if not inside:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
     return value
+
+
+def _positive_mm(text: str) -> float:
+    """Parse a positive length in mm (argparse type)."""
+    return _float_between(text, 0.0, 100.0, "a length between 0 and 100 mm", inclusive=False)
+
+
+def _probability(text: str) -> float:
+    """Parse a probability from 0 to 1 (argparse type)."""
+    return _float_between(text, 0.0, 1.0, "a probability from 0 to 1", inclusive=True)
 
 
 def _ints3(text: str) -> tuple[int, int, int]:

@@ -66,23 +66,15 @@ def thick_slice_operator(n_voxels: int, voxel_mm: float, thickness_mm: float,
     # Slice averages: the linearly interpolated profile at sub-positions across each slice.
     n_sub = max(4, int(np.ceil(4 * thickness_mm / voxel_mm)))
     offsets = ((np.arange(n_sub) + 0.5) / n_sub - 0.5) * thickness_mm
-    acquire = np.zeros((centres.size, n_voxels))
-    for row, centre in enumerate(centres):
-        for offset in offsets:
-            acquire[row] += _interpolation_row(positions, centre + offset) / n_sub
-    back = np.stack([_interpolation_row(centres, x) for x in positions])
-    return back @ acquire
+    samples = (centres[:, None] + offsets[None, :]).ravel()
+    acquire = _interpolation_matrix(positions, samples).reshape(centres.size, n_sub, n_voxels)
+    return _interpolation_matrix(centres, positions) @ acquire.mean(axis=1)
 
 
-def _interpolation_row(nodes: NDArray[np.float64], x: float) -> NDArray[np.float64]:
-    """Weights of linear interpolation at ``x`` between sorted ``nodes`` (clamped at the ends)."""
-    weights = np.zeros(nodes.size)
-    upper = int(np.clip(np.searchsorted(nodes, x), 1, nodes.size - 1))
-    lower = upper - 1
-    t = float(np.clip((x - nodes[lower]) / (nodes[upper] - nodes[lower]), 0.0, 1.0))
-    weights[lower] += 1.0 - t
-    weights[upper] += t
-    return weights
+def _interpolation_matrix(nodes: NDArray[np.float64], points: NDArray[np.float64]
+                          ) -> NDArray[np.float64]:
+    """``(len(points), len(nodes))`` weights of :func:`numpy.interp` (clamped at the ends)."""
+    return np.stack([np.interp(points, nodes, column) for column in np.eye(nodes.size)], axis=1)
 
 
 def augment_raw(patch: NDArray[np.float32], slice_axis: int, modality: str,
