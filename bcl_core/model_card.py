@@ -37,8 +37,10 @@ LIMITATIONS = (
     "thresholds chosen on synthetic validation data; calibration fitted on synthetic data. "
     "The fusion models were also trained to estimate the generator's latent risk features "
     "(auxiliary targets: fracture severity, oedema, bone density, veins, wall defect, endplate "
-    "gap, cleft, posterior-wall breach, foramen), which no real case records: retrained on a "
-    "hospital's own cases they learn from the leakage labels alone and will need more cases."
+    "gap, cleft, posterior-wall breach, foramen), and their CT feature detector to map where "
+    "the wall defect and the posterior-wall breach are (from paired renders of each case with "
+    "and without the feature). No real case records either: retrained on a hospital's own "
+    "cases they learn from the leakage labels alone and will need more cases."
 )
 
 

@@ -9,7 +9,8 @@ these features (``fusion_latent_probe.py``), although they are in its crops
 (``fusion_feature_visibility.py``). This trains the other way round: a 3-stage encoder (the
 fusion encoder's building block, 8-16-32 channels, two stride-2 stages) with a 1x1x1 head that
 predicts, on 4x4x4-voxel cells (5 mm), where each feature changed the CT crop (the paired-render
-difference above ``--change``). Maps are made for the first ``--cases`` cases of the cache (the
+maps of :mod:`bcl_core.train.feature_maps`; ``bcl train fusion`` now trains such a detector
+inside the fusion model). Maps are made for the first ``--cases`` cases of the cache (the
 synthetic cases ``bcl train fusion --synthetic-cases N --seed S`` made); the last ``--test`` are
 held out. Prints, per epoch, the held-out AUROC of the cells and of each case's highest cell
 against "the case has the feature" (a case whose feature changed no CT cell counts as without).
@@ -18,53 +19,25 @@ against "the case has the feature" (a case whose feature changed no CT cell coun
 from __future__ import annotations
 
 import argparse
-import functools
-import importlib.util
 import json
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 
-FEATURE_NAMES = ("wall_defect", "posterior_breach")
+from bcl_core.train.feature_maps import FEATURE_MAP_NAMES as FEATURE_NAMES
+from bcl_core.train.feature_maps import phantom_feature_masks
+from bcl_core.train.fusion_data import FUSION_INPUT_SETTINGS
 
 
-@functools.cache
-def _visibility() -> ModuleType:
-    """The sibling benchmark's helpers (loaded once per process)."""
-    path = Path(__file__).with_name("fusion_feature_visibility.py")
-    spec = importlib.util.spec_from_file_location("fusion_feature_visibility", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def footprint(job: tuple[str, int, int, int, float]) -> np.ndarray:
-    """``(2, n, n, n)`` uint8: the CT cells each feature changes (zeros if the case lacks it)."""
-    from bcl_core.phantom.ct import render_ct
-    from bcl_core.phantom.sites import get_site
-    from bcl_core.phantom.spec import sample_case_labels, sample_case_spec
-
-    site, seed, index, cell, change = job
-    vis = _visibility()
-    features = sample_case_labels(get_site(site), seed, index).features
-    size = 48 // cell
-    out = np.zeros((len(FEATURE_NAMES), size, size, size), np.uint8)
-    wanted = [k for k, name in enumerate(FEATURE_NAMES) if vis.FEATURES[name][0](features)]
-    if not wanted:
-        return out
-    spec = sample_case_spec(site, seed, index)
-    series, mask = render_ct(spec, True)
-    base = vis.crop(series, mask, "ct")
-    for k in wanted:
-        other = vis.crop(render_ct(vis.without(spec, FEATURE_NAMES[k]), True)[0], mask, "ct")
-        changed = np.abs(base - other) > change
-        out[k] = changed.reshape(size, cell, size, cell, size, cell).any(axis=(1, 3, 5))
-    return out
+def footprint(job: tuple[str, int, int, int]) -> np.ndarray:
+    """``(2, n, n, n)`` uint8: the CT cells of ``cell`` voxels each feature changes."""
+    site, seed, index, cell = job
+    maps = phantom_feature_masks(site, seed, index, FUSION_INPUT_SETTINGS)
+    k, n = maps.shape[0], maps.shape[1] // cell
+    return maps.reshape(k, n, cell, n, cell, n, cell).max(axis=(2, 4, 6))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,8 +48,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", type=int, default=1500)
     parser.add_argument("--test", type=int, default=200)
     parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--change", type=float, default=0.03,
-                        help="crop change (normalised units) that marks a voxel")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
 
@@ -89,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     cache = np.load(args.cache)
     ct = cache["ct"][:args.cases].astype(np.float32)
-    jobs = [(args.site, args.seed, i, 4, args.change) for i in range(len(ct))]
+    jobs = [(args.site, args.seed, i, 4) for i in range(len(ct))]
     with ProcessPoolExecutor(args.workers) as pool:
         maps = np.stack(list(pool.map(footprint, jobs, chunksize=16))).astype(np.float32)
     map_seconds = time.perf_counter() - started

@@ -23,7 +23,6 @@ Prints one JSON summary (medians over the cases per site, feature and modality).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from collections.abc import Iterator
@@ -34,15 +33,11 @@ from bcl_core.phantom.ct import render_ct
 from bcl_core.phantom.mr import render_mr
 from bcl_core.phantom.sites import get_site
 from bcl_core.phantom.spec import CaseSpec, sample_case_spec
-from bcl_core.pipeline import classifier_input, roi_settings
-from bcl_core.train.fusion_data import settings_sidecar
+from bcl_core.train.feature_maps import FEATURES, normalised_crop, without
+from bcl_core.train.fusion_data import FUSION_INPUT_SETTINGS, settings_sidecar
 from bcl_core.volume import Volume
 
-#: Feature -> (whether a case has it, the geometry field that removes it when set to None).
-FEATURES = {
-    "wall_defect": (lambda f: f.wall_defect_mm > 0, "wall_defect_center"),
-    "posterior_breach": (lambda f: f.posterior_breach_mm > 0, "breach_center"),
-}
+__all__ = ["FEATURES", "cases_with", "crop", "noise_sd", "pooled_peak", "without"]
 
 
 def cases_with(feature: str, site: str, seed: int, count: int) -> Iterator[CaseSpec]:
@@ -57,12 +52,6 @@ def cases_with(feature: str, site: str, seed: int, count: int) -> Iterator[CaseS
             yield spec
 
 
-def without(spec: CaseSpec, feature: str) -> CaseSpec:
-    """The same case with ``feature`` left out of the rendered geometry."""
-    field = FEATURES[feature][1]
-    return dataclasses.replace(spec, fracture=dataclasses.replace(spec.fracture, **{field: None}))
-
-
 def pooled_peak(difference: np.ndarray, factor: int) -> float:
     """Peak absolute value after ``factor``-cubed average pooling."""
     n = [s // factor * factor for s in difference.shape]
@@ -73,9 +62,7 @@ def pooled_peak(difference: np.ndarray, factor: int) -> float:
 
 def crop(series: Volume, mask: Volume, name: str) -> np.ndarray:
     """The normalised classifier crop of a rendered series, boxed with ``mask``."""
-    sidecar = settings_sidecar()
-    values, _ = classifier_input(series, mask, sidecar.inputs[name], roi_settings(sidecar, name))
-    return values[0, 0]
+    return normalised_crop(series, mask, name, FUSION_INPUT_SETTINGS)
 
 
 def noise_sd(site: str, name: str) -> float:

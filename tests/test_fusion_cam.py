@@ -31,6 +31,24 @@ class _PackedInput(torch.nn.Module):
         return self.model(ct=packed[:, :1], mr=packed[:, 1:])
 
 
+def _gradcam_layers(model: FusionNet, modality: str) -> list[str]:
+    """The layers whose Grad-CAM maps add up to a modality's map: the encoder's last stage and,
+    for CT with a feature detector, the detector's last stage."""
+    layers = [f"model.encoders.{modality}.stages.{len(model.encoders[modality].stages) - 1}"]
+    if modality == "ct" and model.detector is not None:
+        layers.append(f"model.detector.encoder.stages.{len(model.detector.encoder.stages) - 1}")
+    return layers
+
+
+def _monai_cams(model: FusionNet, ct: torch.Tensor, mr: torch.Tensor, modality: str,
+                head: int) -> list[np.ndarray]:
+    """MONAI's raw (unscaled, upsampled) Grad-CAM map per layer of :func:`_gradcam_layers`."""
+    packed = _PackedInput(model)
+    return [GradCAM(packed, target_layers=layer, postprocessing=lambda x: x)(
+        torch.cat([ct, mr], dim=1), class_idx=head)[0, 0].detach().numpy()
+        for layer in _gradcam_layers(model, modality)]
+
+
 def _model(seed: int = 0, channels: tuple[int, ...] = (8, 16, 32)) -> FusionNet:
     torch.manual_seed(seed)
     model = FusionNet(channels=channels, shared_features=16, dropout=0.0)
@@ -45,24 +63,29 @@ def _model(seed: int = 0, channels: tuple[int, ...] = (8, 16, 32)) -> FusionNet:
     (3, DEFAULT_CHANNELS),  # the shipped architecture: a fourth stage with stride 1
 ])
 def test_closed_form_cam_matches_monai_gradcam(seed: int, channels: tuple[int, ...]) -> None:
-    model = _model(seed, channels)
-    torch.manual_seed(100 + seed)
+    _assert_cams_match_monai(_model(seed, channels), 100 + seed)
+
+
+def _assert_cams_match_monai(model: FusionNet, seed: int) -> int:
+    """Every map of random crops correlates with MONAI's (r >= 0.99); returns how many CT maps
+    show the detector's part at more than a tenth of the encoder's."""
+    torch.manual_seed(seed)
     ct = torch.randn(1, 1, SIZE, SIZE, SIZE)
     mr = torch.randn(1, 1, SIZE, SIZE, SIZE)
     outputs = FusionWithCAM(model)(ct, mr)
-    packed_model = _PackedInput(model)
-    n_stages = len(model.encoders["ct"].stages)
+    detector_shown = 0
     for modality, cams in zip(("ct", "mr"), outputs[2:], strict=True):
-        cam = GradCAM(packed_model, target_layers=f"model.encoders.{modality}.stages.{n_stages - 1}",
-                      postprocessing=lambda x: x)
         for head in range(len(HEAD_NAMES)):
-            reference = cam(torch.cat([ct, mr], dim=1), class_idx=head)[0, 0].detach().numpy()
+            parts = _monai_cams(model, ct, mr, modality, head)
+            reference = sum(parts)
             ours = cams[0, head].detach().numpy()
             if reference.max() <= 1e-12:
                 assert ours.max() <= 1e-6
                 continue
             r = np.corrcoef(reference.ravel(), ours.ravel())[0, 1]
             assert r >= 0.99, (modality, head, r)
+            detector_shown += len(parts) == 2 and parts[1].max() > 0.1 * parts[0].max()
+    return detector_shown
 
 
 def test_cam_outputs_shapes_and_range() -> None:
@@ -113,17 +136,59 @@ def test_shipped_model_cam_matches_monai_gradcam_on_a_synthetic_case() -> None:
     ct = torch.from_numpy(crops["ct"])[None, None]
     mr = torch.from_numpy(crops["mr"])[None, None]
     outputs = FusionWithCAM(model)(ct, mr)
-    packed_model = _PackedInput(model)
-    n_stages = len(model.encoders["ct"].stages)
     compared = 0
     for modality, cams in zip(("ct", "mr"), outputs[2:], strict=True):
-        cam = GradCAM(packed_model, target_layers=f"model.encoders.{modality}.stages.{n_stages - 1}",
-                      postprocessing=lambda x: x)
         for head in range(len(HEAD_NAMES)):
-            reference = cam(torch.cat([ct, mr], dim=1), class_idx=head)[0, 0].detach().numpy()
+            reference = sum(_monai_cams(model, ct, mr, modality, head))
             if reference.max() <= 1e-12:
                 continue
             r = np.corrcoef(reference.ravel(), cams[0, head].detach().numpy().ravel())[0, 1]
             assert r >= 0.99, (modality, head, r)
             compared += 1
     assert compared >= 5  # most maps have positive evidence on a real case
+
+
+def _detector_model(seed: int) -> FusionNet:
+    torch.manual_seed(seed)
+    model = FusionNet(channels=(8, 16, 32), shared_features=16, dropout=0.0, feature_maps=2)
+    with torch.no_grad():
+        model.shared.bias.uniform_(0.0, 0.5)
+        # 2 of the 130 pooled inputs: make them count, as a trained detector's maxima do.
+        model.shared.weight[:, -2:] *= 30.0
+    return model.eval()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_ct_cam_with_a_feature_detector_is_the_sum_of_both_branches_gradcams(seed: int) -> None:
+    """The CT crop reaches the head through the encoder and the feature detector: the CT map is
+    MONAI's raw Grad-CAM of the encoder's last stage plus that of the detector's last stage."""
+    model = _detector_model(seed)
+    assert len(_gradcam_layers(model, "ct")) == 2 and len(_gradcam_layers(model, "mr")) == 1
+    # The detector's part is not negligible in every map.
+    assert _assert_cams_match_monai(model, 200 + seed) >= 1
+
+
+def test_feature_detector_maps_and_onnx_export(tmp_path) -> None:
+    ort = pytest.importorskip("onnxruntime")
+    model = _detector_model(0)
+    ct = torch.randn(2, 1, SIZE, SIZE, SIZE)
+    maps = model.feature_maps(model.features({"ct": ct, "mr": ct}))
+    assert maps.shape == (2, 2, SIZE // 4, SIZE // 4, SIZE // 4)  # 4-voxel cells
+    wrapper = FusionWithCAM(model).eval()
+    path = tmp_path / "fusion.onnx"
+    torch.onnx.export(wrapper, (ct[:1], ct[:1]), str(path), input_names=["ct", "mr"],
+                      output_names=output_names(model.modalities), opset_version=17,
+                      dynamo=False)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    mr = torch.randn(1, 1, SIZE, SIZE, SIZE)
+    expected = [t.detach().numpy() for t in wrapper(ct[:1], mr)]
+    got = session.run(None, {"ct": ct[:1].numpy(), "mr": mr.numpy()})
+    for e, g in zip(expected, got, strict=True):
+        np.testing.assert_allclose(g, e, atol=1e-4)
+
+
+def test_mr_only_model_has_no_detector() -> None:
+    model = FusionNet(modalities=("mr",), channels=(8, 16, 32), feature_maps=2)
+    assert model.detector is None
+    with pytest.raises(ValueError, match="no feature detector"):
+        model.feature_maps({})

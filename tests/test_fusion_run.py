@@ -64,3 +64,82 @@ def test_crop_cache_is_extended_and_rebuilt_on_new_settings(tmp_path: Path, monk
     fusion_run.load_or_build(DataSource("dev", site="internal", seed=5, n_cases=2), tmp_path,
                              workers=1)
     assert built[-1] == ["INT-S5-0001", "INT-S5-0002"]
+
+
+def test_an_old_cache_gets_feature_maps_for_the_development_set(tmp_path: Path) -> None:
+    from bcl_core.train import fusion_run
+    from bcl_core.train.feature_maps import phantom_feature_masks
+    from bcl_core.train.fusion_data import FUSION_INPUT_SETTINGS
+
+    source = DataSource("dev", site="internal", seed=1000, n_cases=2)
+    built = fusion_run.load_or_build(source, tmp_path, workers=1)
+    assert built.maps.shape == (2, 2, 48, 48, 48)  # new caches carry the maps
+    built.maps = np.zeros((0,), np.uint8)  # a cache from before the maps existed
+    built.save(tmp_path / "dev.npz")
+    assert len(fusion_run.load_or_build(source, tmp_path, workers=1).maps) == 0  # not asked
+    first = DataSource("dev", site="internal", seed=1000, n_cases=1)
+    with_maps = fusion_run.load_or_build(first, tmp_path, workers=1, with_maps=True)
+    np.testing.assert_array_equal(
+        with_maps.maps[0], phantom_feature_masks("internal", 1000, 0, FUSION_INPUT_SETTINGS))
+    assert with_maps.maps[0, 1].any()  # case 0 has a posterior breach
+    from bcl_core.train.fusion import CropSet
+
+    # The cache holds a case this run did not ask for: it is kept, and the maps are not saved.
+    assert len(CropSet.load(tmp_path / "dev.npz")) == 2
+    assert len(CropSet.load(tmp_path / "dev.npz").maps) == 0
+    fusion_run.load_or_build(source, tmp_path, workers=1, with_maps=True)
+    assert len(CropSet.load(tmp_path / "dev.npz").maps) == 2  # all its cases: saved
+
+
+def test_fusion_export_rewrites_onnx_and_checksum_from_the_checkpoint(tmp_path: Path) -> None:
+    import torch
+
+    from bcl_core import SYNTHETIC_NOTICE
+    from bcl_core.inference import sha256_file
+    from bcl_core.nets.fusion import FusionNet, FusionWithCAM
+    from bcl_core.sidecar import write_sidecar
+    from bcl_core.train.fusion import CropSet, config_dict
+    from bcl_core.train.fusion_data import FUSION_INPUT_SETTINGS
+    from bcl_core.train.fusion_run import reexport_fusion
+
+    config = FusionTrainConfig(channels=(4, 8, 8), shared_features=8)
+    torch.manual_seed(0)
+    model = FusionNet(config.modalities, config.channels, config.shared_features,
+                      feature_maps=len(config.feature_maps)).eval()
+    torch.save(model.state_dict(), tmp_path / "fusion.pt")
+    (tmp_path / "fusion.onnx").write_bytes(b"stale")
+    scale, bias = [1.5, 1.0, 1.0, 2.0, 1.0], [0.1, 0.0, 0.0, -0.2, 0.0]
+    write_sidecar({"name": "fusion", "task": "classification", "version": "test",
+                   "onnx_file": "fusion.onnx", "sha256": sha256_file(tmp_path / "fusion.onnx"),
+                   "output_names": ["probabilities", "logits", "cam_ct", "cam_mr"],
+                   "thresholds": dict.fromkeys(("type1", "type2", "type3", "type4", "any"), 0.5),
+                   **FUSION_INPUT_SETTINGS,
+                   "calibration": {"method": "platt", "scale": scale, "bias": bias},
+                   "notice": SYNTHETIC_NOTICE,
+                   "training": {"config": config_dict(config)}}, tmp_path / "fusion.json")
+    rng = np.random.default_rng(0)
+    sample = CropSet(["a", "b"], rng.normal(size=(2, 48, 48, 48)).astype(np.float32),
+                     rng.normal(size=(2, 48, 48, 48)).astype(np.float32),
+                     np.zeros((2, 5), np.uint8))
+    exported = reexport_fusion(tmp_path, sample)
+    assert exported["parity_max_abs_diff"] <= 1e-4
+    sidecar = load_sidecar(tmp_path / "fusion.json")
+    assert sidecar.sha256 == sha256_file(tmp_path / "fusion.onnx")
+    # The ONNX graph is the current wrapper: its CT map includes the detector's Grad-CAM.
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(tmp_path / "fusion.onnx"),
+                                   providers=["CPUExecutionProvider"])
+    got = session.run(None, {"ct": sample.ct[:1, None], "mr": sample.mr[:1, None]})
+    wrapper = FusionWithCAM(model, torch.tensor(scale), torch.tensor(bias))
+    expected = wrapper(torch.from_numpy(sample.ct[:1, None]), torch.from_numpy(sample.mr[:1, None]))
+    for e, g in zip(expected, got, strict=True):
+        np.testing.assert_allclose(g, e.detach().numpy(), atol=1e-4)
+
+
+def test_fusion_export_says_what_is_missing(tmp_path: Path, capsys) -> None:
+    from bcl_core.cli import main
+
+    assert main(["train", "fusion-export", "--models", str(tmp_path)]) != 0
+    err = capsys.readouterr().err
+    assert "has no fusion.pt" in err and "Traceback" not in err

@@ -91,3 +91,74 @@ def test_type4_threshold_keeps_sensitivity() -> None:
         c = s >= t
         return c[y == 1].mean() - c[y == 0].mean()
     assert j(thresholds["type1"]) == pytest.approx(max(j(t) for t in np.unique(s)), abs=1e-12)
+
+
+def test_augmentation_moves_the_maps_with_the_crop() -> None:
+    import torch
+
+    from bcl_core.train.fusion import _augment
+
+    rng = np.random.default_rng(3)
+    mask = torch.from_numpy((rng.random((6, 1, 8, 8, 8)) < 0.2).astype(np.float32))
+    generator = torch.Generator().manual_seed(0)
+    image, maps = _augment(mask, generator, 3, 4, along=torch.cat([mask, 1 - mask], dim=1))
+    assert maps is not None and maps.shape == (6, 2, 8, 8, 8)
+    torch.testing.assert_close(maps[:, :1], image)
+    torch.testing.assert_close(maps[:, 1:], 1 - image)
+    assert not torch.equal(image, mask)  # something moved
+    # Intensity changes leave the maps alone; the draws are those of a call without maps.
+    generator = torch.Generator().manual_seed(1)
+    noisy, maps = _augment(mask, generator, 3, 4, 0.1, 0.05, along=mask)
+    again, none = _augment(mask, torch.Generator().manual_seed(1), 3, 4, 0.1, 0.05)
+    torch.testing.assert_close(noisy, again)
+    assert none is None and set(np.unique(maps.numpy())) <= {0.0, 1.0}
+
+
+def _dot_set(n: int, seed: int) -> CropSet:
+    """A faint 2-voxel dot somewhere in half the CT crops (type IV); maps mark it."""
+    rng = np.random.default_rng(seed)
+    crops = _toy_set(n, seed)
+    crops.labels[:, 3] = rng.random(n) < 0.5
+    crops.labels[:, 4] = crops.labels[:, :4].max(axis=1)
+    crops.maps = np.zeros((n, 2, SIZE, SIZE, SIZE), np.uint8)
+    for i in np.flatnonzero(crops.labels[:, 3]):
+        k, j, x = rng.integers(3, SIZE - 5, 3)
+        crops.ct[i, k:k + 2, j:j + 2, x:x + 2] += 1.0
+        crops.maps[i, 1, k:k + 2, j:j + 2, x:x + 2] = 1
+    return crops
+
+
+def test_detector_learns_where_the_maps_point() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    from bcl_core.nets.fusion import DETECTOR_CELL
+
+    train, validation = _dot_set(96, 0), _dot_set(48, 1)
+    config = FusionTrainConfig(epochs=12, batch_size=16, channels=(8, 8, 16),
+                               shared_features=8, dropout=0.0, learning_rate=1e-2)
+    model = train_fusion(train, validation, config).model.eval()
+    import torch
+
+    with torch.no_grad():
+        maps = model.feature_maps(model.features(
+            {"ct": torch.from_numpy(validation.ct)[:, None],
+             "mr": torch.from_numpy(validation.mr)[:, None]}))[:, 1].numpy()
+    cells = validation.maps[:, 1].reshape(len(validation), SIZE // DETECTOR_CELL, DETECTOR_CELL,
+                                          SIZE // DETECTOR_CELL, DETECTOR_CELL,
+                                          SIZE // DETECTOR_CELL, DETECTOR_CELL).max(axis=(2, 4, 6))
+    # The cell, not just the case: 0.94 here; trained without the maps (map_weight=0) the
+    # same cells score 0.84 after 12 epochs and 0.36 after 20.
+    assert roc_auc_score(cells.ravel(), maps.ravel()) > 0.9
+    # Case level: the type IV head reads the detector's highest cell.
+    logits = predict_logits(model, validation)
+    assert roc_auc_score(validation.labels[:, 3], logits[:, 3]) > 0.9
+
+
+def test_crop_set_keeps_maps_through_save_subset_and_concat(tmp_path) -> None:
+    crops = _dot_set(6, 2)
+    again = CropSet.load(crops.save(tmp_path / "c.npz"))
+    np.testing.assert_array_equal(again.maps, crops.maps)
+    np.testing.assert_array_equal(again.subset([4, 1]).maps, crops.maps[[4, 1]])
+    joined = CropSet.concat([crops, _toy_set(3, 4)])  # one part has no maps: neither has the whole
+    assert len(joined) == 9 and len(joined.maps) == 0
+    assert len(CropSet.concat([crops, crops]).maps) == 12

@@ -52,7 +52,7 @@ def test_detector_footprints_mark_only_the_cases_features() -> None:
                  if f.wall_defect_mm == 0 and f.posterior_breach_mm == 0)
     walled = next(i for i, f in enumerate(features)
                   if f.wall_defect_mm >= 6 and f.posterior_breach_mm == 0)
-    assert not detector.footprint(("internal", 8181, plain, 4, 0.03)).any()
-    cells = detector.footprint(("internal", 8181, walled, 4, 0.03))
+    assert not detector.footprint(("internal", 8181, plain, 4)).any()
+    cells = detector.footprint(("internal", 8181, walled, 4))
     assert cells.shape == (2, 12, 12, 12)
     assert cells[0].any() and not cells[1].any()  # the wall defect's channel only

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from bcl_core.commands.train_fusion import register_card, register_fusion
+from bcl_core.commands.train_fusion import register_card, register_fusion, register_fusion_export
 
 
 def _register_seg(targets: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -136,6 +136,7 @@ def _run_seg(args: argparse.Namespace) -> int:
 TARGETS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (  # type: ignore[type-arg]
     _register_seg,
     register_fusion,
+    register_fusion_export,
     register_card,
 )
 

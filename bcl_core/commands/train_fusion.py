@@ -1,4 +1,5 @@
-"""``bcl train fusion`` and ``bcl train card`` (targets of ``bcl train``; torch imported lazily)."""
+"""``bcl train fusion``, ``bcl train fusion-export`` and ``bcl train card`` (targets of
+``bcl train``; torch imported lazily)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,10 @@ import sys
 from pathlib import Path
 
 from bcl_core.errors import InputError
+
+#: Synthetic external-site seed of the crops the re-export's parity check runs on (no training
+#: or test set uses it).
+PARITY_SEED = 4242
 
 
 def parse_synthetic_source(text: str) -> tuple[str, str, int, int]:
@@ -70,9 +75,25 @@ def register_fusion(targets: argparse._SubParsersAction) -> None:  # type: ignor
     parser.add_argument("--aux-weight", type=float, default=None,
                         help="weight of the auxiliary latent-feature loss where the cases have "
                              "the generator's features (0: labels only)")
+    parser.add_argument("--map-weight", type=float, default=None,
+                        help="weight of the feature-map loss of the CT feature detector where "
+                             "the cases have maps (synthetic; 0: the detector learns from "
+                             "labels only)")
     parser.add_argument("--no-ablations", action="store_true",
                         help="train only the fusion model")
     parser.set_defaults(func=run_fusion)
+
+
+def register_fusion_export(targets: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``bcl train fusion-export``."""
+    parser = targets.add_parser(
+        "fusion-export", help="export fusion.onnx again from fusion.pt (no training)",
+        description="Export fusion.onnx again from fusion.pt and fusion.json with the current "
+                    "export wrapper (the same weights, calibration and thresholds), check it "
+                    "against PyTorch on synthetic crops, and update the sidecar's checksum, "
+                    "the metrics file and the model card.")
+    parser.add_argument("--models", type=Path, default=Path("models"))
+    parser.set_defaults(func=run_fusion_export)
 
 
 def register_card(targets: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -105,13 +126,30 @@ def run_fusion(args: argparse.Namespace) -> int:
                                           ("batch_size", args.batch_size),
                                           ("learning_rate", args.learning_rate),
                                           ("threads", args.threads),
-                                          ("aux_weight", args.aux_weight)) if value is not None}),
+                                          ("aux_weight", args.aux_weight),
+                                          ("map_weight", args.map_weight))
+            if value is not None}),
         ablations=not args.no_ablations)
     metrics = run_fusion_training(
         config, progress=lambda text: sys.stderr.write(text + "\n"))
     write_model_card(args.out)
     sys.stdout.write(json.dumps({"export": metrics["export"],
                                  "total_seconds": metrics["total_seconds"]}) + "\n")
+    return 0
+
+
+def run_fusion_export(args: argparse.Namespace) -> int:
+    """Run ``bcl train fusion-export``."""
+    from bcl_core.model_card import write_model_card
+    from bcl_core.train.fusion_data import build_crop_set, phantom_jobs
+    from bcl_core.train.fusion_run import reexport_fusion
+
+    if not (args.models / "fusion.pt").is_file():
+        raise InputError(f"{args.models} has no fusion.pt; train with `bcl train fusion`.")
+    sample = build_crop_set(phantom_jobs("external", PARITY_SEED, 4), workers=1)
+    exported = reexport_fusion(args.models, sample)
+    write_model_card(args.models)
+    sys.stdout.write(json.dumps(exported) + "\n")
     return 0
 
 

@@ -69,6 +69,35 @@ class ModalityEncoder(nn.Module):
         return self.stages(image)
 
 
+#: Feature detector (on the CT crop): three residual stages, two halvings, then a 1x1x1
+#: convolution to one logit map per mapped feature on cells of 4 voxels (5 mm at 1.25 mm): fine
+#: enough for a 5 mm wall defect, which a 10 mm cell of the encoder averages away.
+DETECTOR_CHANNELS: tuple[int, ...] = (8, 16, 32)
+DETECTOR_STRIDES: tuple[int, ...] = (2, 2, 1)
+#: Crop voxels per detector cell along each axis (the product of the detector's strides).
+DETECTOR_CELL = 4
+#: Keys of the detector's last-stage activations and of its logit maps in
+#: :meth:`FusionNet.features`.
+DETECTOR_KEY = "ct_detector"
+MAPS_KEY = "ct_feature_maps"
+
+
+class FeatureDetector(nn.Module):
+    """``(B, 1, D, H, W)`` CT crop -> ``(B, K, D/4, H/4, W/4)`` logit maps, one per feature.
+
+    ``encoder`` gives the last-stage activations (the Grad-CAM layer), ``head`` the maps.
+    """
+
+    def __init__(self, n_maps: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.encoder = ModalityEncoder(DETECTOR_CHANNELS, DETECTOR_STRIDES, dropout=dropout)
+        self.head = nn.Conv3d(self.encoder.out_channels, n_maps, kernel_size=1)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """Logit maps on :data:`DETECTOR_CELL`-voxel cells."""
+        return self.head(self.encoder(image))
+
+
 class FusionNet(nn.Module):
     """Encoders per modality -> pooled features -> shared layer -> one logit per head.
 
@@ -84,12 +113,16 @@ class FusionNet(nn.Module):
         Dropout before the shared layer and inside the encoders (training only).
     input_pool:
         Average-pool the input crops by this factor before the encoders (1: none).
+    feature_maps:
+        With CT among the modalities, a :class:`FeatureDetector` with this many maps (0: none)
+        runs on the CT crop; each map's highest logit joins the pooled features. Training can
+        supervise the maps where it knows the features' footprints (synthetic data).
     """
 
     def __init__(self, modalities: Sequence[str] = MODALITIES,
                  channels: Sequence[int] = DEFAULT_CHANNELS, shared_features: int = 64,
                  dropout: float = 0.1, strides: Sequence[int] | None = None,
-                 subunits: int = 1, input_pool: int = 1) -> None:
+                 subunits: int = 1, input_pool: int = 1, feature_maps: int = 0) -> None:
         super().__init__()
         if input_pool < 1:
             raise ValueError("input_pool must be a positive integer")
@@ -106,20 +139,36 @@ class FusionNet(nn.Module):
         # Average and max pooling per channel: leakage risk often sits in a small structure
         # (a cortical defect, a vein channel) that an average alone dilutes.
         pooled = 2 * sum(self.encoders[m].out_channels for m in self.modalities)
+        self.detector: FeatureDetector | None = None
+        if feature_maps and "ct" in self.modalities:
+            self.detector = FeatureDetector(feature_maps, dropout=dropout / 2)
+            pooled += feature_maps
         self.dropout = nn.Dropout(dropout)
         self.shared = nn.Linear(pooled, shared_features)
         self.heads = nn.Linear(shared_features, len(HEAD_NAMES))
 
     def features(self, images: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Last-stage activations per modality."""
-        return {m: self.encoders[m](self.input_pool(images[m])) for m in self.modalities}
+        """Last-stage activations per modality; with a detector, also its last-stage
+        activations (:data:`DETECTOR_KEY`) and logit maps (:data:`MAPS_KEY`)."""
+        out = {m: self.encoders[m](self.input_pool(images[m])) for m in self.modalities}
+        if self.detector is not None:
+            out[DETECTOR_KEY] = self.detector.encoder(self.input_pool(images["ct"]))
+            out[MAPS_KEY] = self.detector.head(out[DETECTOR_KEY])
+        return out
+
+    def feature_maps(self, activations: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The feature detector's logit maps ``(B, K, d, h, w)`` from :meth:`features`."""
+        if self.detector is None:
+            raise ValueError("this model has no feature detector")
+        return activations[MAPS_KEY]
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> FusionNet:
         """The network a training config describes (the sidecar's ``training.config``)."""
         return cls(config["modalities"], config["channels"], config["shared_features"],
                    config["dropout"], subunits=config["subunits"],
-                   input_pool=config.get("input_pool", 1))
+                   input_pool=config.get("input_pool", 1),
+                   feature_maps=len(config.get("feature_maps", ())))
 
     def pooled(self, activations: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Mean- and max-pooled last-stage activations per modality, ``(B, 2C)`` each."""
@@ -127,10 +176,19 @@ class FusionNet(nn.Module):
                               activations[m].amax(dim=(2, 3, 4))], dim=1)
                 for m in self.modalities}
 
-    def head(self, activations: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits and the shared layer's pre-activation from last-stage activations."""
+    def head(self, activations: dict[str, torch.Tensor], detach_detector: bool = False
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits and the shared layer's pre-activation from last-stage activations.
+
+        ``detach_detector``: the label loss does not reach the feature detector (training with
+        feature maps: the detector then learns where the features are from the maps alone).
+        """
         per_modality = self.pooled(activations)
-        pooled = torch.cat([per_modality[m] for m in self.modalities], dim=1)
+        parts = [per_modality[m] for m in self.modalities]
+        if self.detector is not None:  # last, so the encoders' slots keep their offsets
+            peaks = self.feature_maps(activations).amax(dim=(2, 3, 4))
+            parts.append(peaks.detach() if detach_detector else peaks)
+        pooled = torch.cat(parts, dim=1)
         pre_activation = self.shared(self.dropout(pooled))
         return self.heads(F.relu(pre_activation)), pre_activation
 
@@ -151,7 +209,10 @@ class FusionWithCAM(nn.Module):
     Outputs, in order: ``probabilities (B, H)``, ``logits (B, H)`` and, per modality,
     ``cam_<modality> (B, H, D, H, W)``: the ReLU of the gradient-weighted activations of the
     last stage, trilinearly upsampled to the input crop size and scaled to [0, 1] per map
-    (a map with no positive evidence stays 0).
+    (a map with no positive evidence stays 0). With a feature detector, the CT crop reaches the
+    head by two branches; the CT map is then the sum of the two branches' Grad-CAM maps (the
+    encoder's last stage and the detector's last stage), each upsampled and unscaled, so each
+    branch shows in proportion to its gradient-weighted evidence.
 
     ``calibration_scale`` and ``calibration_bias`` (one per head; Platt scaling fitted on the
     validation set) turn logits into calibrated probabilities:
@@ -192,12 +253,33 @@ class FusionWithCAM(nn.Module):
             j_max = jacobian[:, :, offset + n_channels:offset + 2 * n_channels]
             alpha = (j_avg + j_max) / n_voxels
             offset += 2 * n_channels
-            cam = F.relu(torch.einsum("bhc,bcxyz->bhxyz", alpha, acts))
-            cam = F.interpolate(cam, size=images[modality].shape[2:], mode="trilinear",
-                                align_corners=False)
+            cam = _upsampled_cam(alpha, acts, images[modality].shape[2:])
+            if modality == "ct" and model.detector is not None:
+                cam = cam + self._detector_cam(activations[DETECTOR_KEY], jacobian,
+                                               images[modality].shape[2:])
             peak = cam.amax(dim=(2, 3, 4), keepdim=True)
             outputs.append(cam / torch.clamp(peak, min=1e-12))
         return tuple(outputs)
+
+    def _detector_cam(self, acts: torch.Tensor, jacobian: torch.Tensor,
+                      size: Sequence[int]) -> torch.Tensor:
+        """Grad-CAM of the detector's last stage, unscaled, upsampled to ``size``.
+
+        The head reads map ``k``'s highest cell, ``m_k = max_x (w_k . A(x) + b_k)``, from the
+        last ``K`` pooled slots: d logit_h / d A_c(x) is ``J[h, k] w_kc`` at map ``k``'s argmax
+        and 0 elsewhere, so its spatial mean is ``alpha_hc = sum_k J[h, k] w_kc / N``.
+        """
+        assert self.model.detector is not None
+        weight = self.model.detector.head.weight.flatten(1)  # (K, C)
+        j_maps = jacobian[:, :, jacobian.shape[2] - weight.shape[0]:]  # (B, H, K)
+        n_voxels = acts.shape[2] * acts.shape[3] * acts.shape[4]
+        return _upsampled_cam(torch.matmul(j_maps, weight) / n_voxels, acts, size)
+
+
+def _upsampled_cam(alpha: torch.Tensor, acts: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """``ReLU(sum_c alpha_hc A_c)`` per head, trilinearly upsampled to ``size``."""
+    cam = F.relu(torch.einsum("bhc,bcxyz->bhxyz", alpha, acts))
+    return F.interpolate(cam, size=tuple(size), mode="trilinear", align_corners=False)
 
 
 def output_names(modalities: Sequence[str]) -> list[str]:

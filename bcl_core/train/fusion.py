@@ -26,6 +26,7 @@ from sklearn.metrics import roc_auc_score
 from bcl_core.errors import ModelError
 from bcl_core.nets.fusion import (
     DEFAULT_CHANNELS,
+    DETECTOR_CELL,
     HEAD_NAMES,
     FusionNet,
     FusionWithCAM,
@@ -33,6 +34,7 @@ from bcl_core.nets.fusion import (
 )
 from bcl_core.stats import fixed_sensitivity_point, youden_point
 from bcl_core.train.export import OPSET
+from bcl_core.train.feature_maps import FEATURE_MAP_NAMES
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +49,9 @@ class CropSet:
     ``ct`` and ``mr`` are normalised crops ``(N, D, H, W)`` on the classifier grid; ``labels``
     is ``(N, len(HEAD_NAMES))`` 0/1 (types I-IV then "any"); ``oracle`` the generator's true
     per-type probabilities ``(N, 4)`` when known (synthetic data), else empty; ``latent`` the
-    generator's standardised latent features ``(N, F)`` (auxiliary targets), else empty.
+    generator's standardised latent features ``(N, F)`` (auxiliary targets), else empty;
+    ``maps`` the CT crop voxels each mapped feature changes ``(N, K, D, H, W)`` 0/1
+    (:mod:`bcl_core.train.feature_maps`; synthetic data), else empty.
     """
 
     case_ids: list[str]
@@ -58,6 +62,7 @@ class CropSet:
     latent: NDArray[np.float32] = field(default_factory=lambda: np.zeros((0, 0), np.float32))
     #: The input settings the crops were made with (canonical JSON; "" when unknown).
     settings: str = ""
+    maps: NDArray[np.uint8] = field(default_factory=lambda: np.zeros((0,), np.uint8))
 
     def __len__(self) -> int:
         return len(self.case_ids)
@@ -67,8 +72,9 @@ class CropSet:
         idx = np.asarray(index, dtype=np.int64)
         oracle = self.oracle[idx] if len(self.oracle) else self.oracle
         latent = self.latent[idx] if len(self.latent) else self.latent
+        maps = self.maps[idx] if len(self.maps) else self.maps
         return CropSet([self.case_ids[i] for i in idx], self.ct[idx], self.mr[idx],
-                       self.labels[idx], oracle, latent, self.settings)
+                       self.labels[idx], oracle, latent, self.settings, maps)
 
     @classmethod
     def concat(cls, parts: Sequence[CropSet]) -> CropSet:
@@ -85,7 +91,8 @@ class CropSet:
             return np.concatenate(arrays)
 
         return cls([c for part in parts for c in part.case_ids], joined("ct"), joined("mr"),
-                   joined("labels"), joined("oracle"), joined("latent"), parts[0].settings)
+                   joined("labels"), joined("oracle"), joined("latent"), parts[0].settings,
+                   joined("maps"))
 
     def save(self, path: str | Path) -> Path:
         """Write as a compressed ``.npz`` (atomically: readers never see a partial file)."""
@@ -95,7 +102,7 @@ class CropSet:
         np.savez_compressed(partial, case_ids=np.asarray(self.case_ids),
                             ct=self.ct.astype(np.float16), mr=self.mr.astype(np.float16),
                             labels=self.labels, oracle=self.oracle, latent=self.latent,
-                            settings=np.asarray(self.settings))
+                            settings=np.asarray(self.settings), maps=self.maps.astype(np.uint8))
         partial.replace(out)
         return out
 
@@ -108,10 +115,11 @@ class CropSet:
             raise ModelError(f"cannot read crop cache {path}: {exc}; rebuild it.") from exc
         latent = (data["latent"].astype(np.float32) if "latent" in data.files
                   else np.zeros((0, 0), np.float32))
+        maps = data["maps"] if "maps" in data.files else np.zeros((0,), np.uint8)
         return cls([str(c) for c in data["case_ids"]], data["ct"].astype(np.float32),
                    data["mr"].astype(np.float32), data["labels"].astype(np.uint8),
                    data["oracle"].astype(np.float32), latent,
-                   str(data["settings"]) if "settings" in data.files else "")
+                   str(data["settings"]) if "settings" in data.files else "", maps)
 
 
 @dataclass(frozen=True)
@@ -136,6 +144,17 @@ class FusionTrainConfig:
     #: Weight of the auxiliary loss (mean squared error on the generator's standardised latent
     #: features, from the shared layer) when the training data has them; 0 trains on labels only.
     aux_weight: float = 1.0
+    #: Features the CT feature detector maps (:mod:`bcl_core.train.feature_maps`); () for none.
+    feature_maps: tuple[str, ...] = FEATURE_MAP_NAMES
+    #: Weight of the feature-map loss (binary cross-entropy per detector cell) when the training
+    #: data has maps (synthetic cases); without maps the detector learns from the labels only.
+    map_weight: float = 1.0
+    #: Positive-class weight of that loss: a feature covers a few of the 1,728 cells.
+    map_pos_weight: float = 20.0
+    #: The detector's peak learning rate relative to ``learning_rate``: on its own it found the
+    #: wall defect sooner at 2e-3 than under a 1e-3 one-cycle schedule
+    #: (``benchmarks/fusion_feature_detector.py``; docs/models.md).
+    detector_lr_factor: float = 2.0
     #: Random intensity scale (SD) per modality. CT is not scaled: Hounsfield units are
     #: calibrated across scanners and bone density (tens of HU) is itself a risk feature; MRI
     #: intensities are arbitrary and differ by site.
@@ -160,24 +179,32 @@ class TrainResult:
 
 
 def _augment(batch: torch.Tensor, generator: torch.Generator, max_shift: int,
-             left_right_dim: int, scale_sd: float = 0.0, noise_sd: float = 0.0) -> torch.Tensor:
+             left_right_dim: int, scale_sd: float = 0.0, noise_sd: float = 0.0,
+             along: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Left-right mirroring, small shifts, an intensity scale and noise.
 
     Leakage types do not depend on the side, so mirroring left-right is label-preserving;
     ``left_right_dim`` is the tensor dimension that runs left-right on this modality's crop grid.
+    ``along`` (maps on the same grid, ``(B, K, D, H, W)``) is mirrored and shifted with the
+    batch and returned second (None when not given); intensity changes leave it alone.
     """
     n = batch.shape[0]
     out = batch.clone()
+    maps = along.clone() if along is not None else None
     flip = torch.rand(n, generator=generator) < 0.5
     out[flip] = torch.flip(out[flip], dims=[left_right_dim])
+    if maps is not None:
+        maps[flip] = torch.flip(maps[flip], dims=[left_right_dim])
     if max_shift:
         shifts = torch.randint(-max_shift, max_shift + 1, (3,), generator=generator).tolist()
         out = torch.roll(out, shifts=shifts, dims=(2, 3, 4))
+        if maps is not None:
+            maps = torch.roll(maps, shifts=shifts, dims=(2, 3, 4))
     if scale_sd:
         out = out * (1 + scale_sd * torch.randn(n, 1, 1, 1, 1, generator=generator))
     if noise_sd:
         out = out + noise_sd * torch.randn(out.shape, generator=generator)
-    return out
+    return out, maps
 
 
 def _tensor(array: NDArray[np.float32]) -> torch.Tensor:
@@ -227,8 +254,17 @@ def train_fusion(train: CropSet, validation: CropSet, config: FusionTrainConfig,
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     generator = torch.Generator().manual_seed(config.seed)
+    if config.feature_maps not in ((), FEATURE_MAP_NAMES):
+        raise ModelError(f"feature_maps must be {FEATURE_MAP_NAMES} or empty, not "
+                         f"{config.feature_maps}.")
     model = FusionNet(config.modalities, config.channels, config.shared_features, config.dropout,
-                      subunits=config.subunits, input_pool=config.input_pool)
+                      subunits=config.subunits, input_pool=config.input_pool,
+                      feature_maps=len(config.feature_maps))
+    supervise_maps = (model.detector is not None and config.map_weight > 0
+                      and len(train.maps) == len(train) > 0)
+    if model.detector is not None and not supervise_maps:
+        logger.info("no feature maps in the training data: the detector learns from labels only")
+    map_pos_weight = torch.tensor(config.map_pos_weight)
     # The auxiliary head lives only in training: the exported model is FusionNet alone.
     aux_head: torch.nn.Linear | None = None
     if config.aux_weight > 0 and len(train.latent) == len(train) > 0:
@@ -237,11 +273,18 @@ def train_fusion(train: CropSet, validation: CropSet, config: FusionTrainConfig,
     else:
         logger.info("no latent features in the training data: training on labels only")
     trained = torch.nn.ModuleList([model] if aux_head is None else [model, aux_head])
-    optimiser = torch.optim.AdamW(trained.parameters(), lr=config.learning_rate,
+    detector = set(model.detector.parameters()) if model.detector is not None else set()
+    groups = [{"params": [p for p in trained.parameters() if p not in detector],
+               "lr": config.learning_rate}]
+    if detector:
+        groups.append({"params": list(model.detector.parameters()),  # type: ignore[union-attr]
+                       "lr": config.learning_rate * config.detector_lr_factor})
+    optimiser = torch.optim.AdamW(groups, lr=config.learning_rate,
                                   weight_decay=config.weight_decay)
     steps_per_epoch = max(1, int(np.ceil(len(train) / config.batch_size)))
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimiser, max_lr=config.learning_rate, total_steps=config.epochs * steps_per_epoch)
+        optimiser, max_lr=[group["lr"] for group in groups],
+        total_steps=config.epochs * steps_per_epoch)
     labels = torch.from_numpy(train.labels.astype(np.float32))
     prevalence = labels.mean(dim=0).clamp(0.02, 0.98)
     pos_weight = ((1 - prevalence) / prevalence).clamp(max=10.0)
@@ -254,13 +297,26 @@ def train_fusion(train: CropSet, validation: CropSet, config: FusionTrainConfig,
         losses = []
         for step in range(steps_per_epoch):
             idx = order[step * config.batch_size:(step + 1) * config.batch_size]
-            images = {
-                m: _augment(_tensor(getattr(train, m)[idx]), generator, config.max_shift_voxels,
-                            config.left_right_dims[k], config.intensity_scale_sd[k],
-                            config.noise_sd[k])
-                for k, m in enumerate(("ct", "mr"))}
-            logits, pre_activation = model.head(model.features(images))
+            images: dict[str, torch.Tensor] = {}
+            maps: torch.Tensor | None = None
+            for k, m in enumerate(("ct", "mr")):
+                along = (torch.from_numpy(train.maps[idx]).float()
+                         if supervise_maps and m == "ct" else None)
+                images[m], moved = _augment(
+                    _tensor(getattr(train, m)[idx]), generator, config.max_shift_voxels,
+                    config.left_right_dims[k], config.intensity_scale_sd[k], config.noise_sd[k],
+                    along)
+                maps = moved if moved is not None else maps
+            activations = model.features(images)
+            # With maps, the detector learns from them alone: the label loss, on one cell per
+            # case and feature, outweighs the map loss there and turned the wall-defect channel
+            # into one more Type II predictor (it found no wall defects, case AUROC 0.52).
+            logits, pre_activation = model.head(activations, detach_detector=supervise_maps)
             loss = F.binary_cross_entropy_with_logits(logits, labels[idx], pos_weight=pos_weight)
+            if maps is not None:
+                loss = loss + config.map_weight * F.binary_cross_entropy_with_logits(
+                    model.feature_maps(activations), F.max_pool3d(maps, DETECTOR_CELL),
+                    pos_weight=map_pos_weight)
             if aux_head is not None:
                 aux = aux_head(F.relu(pre_activation))
                 loss = loss + config.aux_weight * F.mse_loss(aux, latent[idx])

@@ -21,10 +21,10 @@ import numpy as np
 from bcl_core.errors import BCLError
 from bcl_core.io.nifti import read_nifti
 from bcl_core.leakage import HEAD_NAMES, LEAKAGE_TYPES
-from bcl_core.pipeline import classifier_input, roi_settings
 from bcl_core.segment import model_for, segment_vertebra
 from bcl_core.sidecar import Sidecar
 from bcl_core.train.cases import case_dirs, read_series, read_truth
+from bcl_core.train.feature_maps import feature_masks, normalised_crop, phantom_feature_masks
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +110,6 @@ def case_crops(case_dir: Path, mask_source: MaskSource = "model",
     BCLError
         If a series cannot be read or the vertebra cannot be segmented.
     """
-    sidecar = settings_sidecar(settings)
     truth = read_truth(case_dir)
     crops: dict[str, Any] = {"case_id": case_dir.name}
     for name in ("ct", "mr"):
@@ -119,8 +118,7 @@ def case_crops(case_dir: Path, mask_source: MaskSource = "model",
             mask = read_nifti(case_dir / f"{name}_mask.nii.gz", modality="SEG")
         else:
             mask = segment_vertebra(series, truth[f"{name}_point_mm"], model_for(series))
-        values, _ = classifier_input(series, mask, sidecar.inputs[name], roi_settings(sidecar, name))
-        crops[name] = values[0, 0]
+        crops[name] = normalised_crop(series, mask, name, settings)
     crops["labels"], crops["oracle"] = case_labels(truth)
     if "features" in truth:
         crops["latent"] = latent_targets(truth["features"])
@@ -129,7 +127,7 @@ def case_crops(case_dir: Path, mask_source: MaskSource = "model",
 
 def phantom_case_crops(site: str, seed: int, index: int, compact: bool = True,
                        settings: Mapping[str, Any] = FUSION_INPUT_SETTINGS) -> dict[str, Any]:
-    """Crops of synthetic case ``index`` of ``(site, seed)`` made in memory.
+    """Crops of synthetic case ``index`` of ``(site, seed)`` made in memory, with feature maps.
 
     The same case ``bcl synth --site SITE --seed SEED`` writes as DICOM (its CT is stored as
     int16 HU either way), with the generator's target masks; skipping the DICOM round trip makes
@@ -140,13 +138,13 @@ def phantom_case_crops(site: str, seed: int, index: int, compact: bool = True,
     from bcl_core.phantom.spec import sample_case_spec
     from bcl_core.phantom.writer import truth_record
 
-    sidecar = settings_sidecar(settings)
     spec = sample_case_spec(site, seed, index)
     crops: dict[str, Any] = {"case_id": spec.case_id}
     for name, render in (("ct", render_ct), ("mr", render_mr)):
         series, mask = render(spec, compact)
-        values, _ = classifier_input(series, mask, sidecar.inputs[name], roi_settings(sidecar, name))
-        crops[name] = values[0, 0]
+        crops[name] = normalised_crop(series, mask, name, settings)
+        if name == "ct":
+            crops["maps"] = feature_masks(spec, mask, crops["ct"], settings, compact)
     truth = truth_record(spec, compact)
     crops["labels"], crops["oracle"] = case_labels(truth)
     crops["latent"] = latent_targets(truth["features"])
@@ -224,7 +222,31 @@ def build_crop_set(jobs: Sequence[tuple[Any, ...]], workers: int = 2,
         np.stack([r["latent"] for r in good]).astype(np.float32)
         if all("latent" in r for r in good) else np.zeros((0, len(LATENT_NAMES)), np.float32),
         settings_key(jobs[0][-1]),
+        np.stack([r["maps"] for r in good]) if all("maps" in r for r in good)
+        else np.zeros((0,), np.uint8),
     )
     crop_set.failed = [r["case_id"] for r in failed]  # type: ignore[attr-defined]
     return crop_set
 
+
+
+def _phantom_maps(job: tuple[Any, ...]) -> np.ndarray:
+    _, site, seed, index, settings = job
+    return phantom_feature_masks(site, seed, index, settings)
+
+
+def build_feature_maps(jobs: Sequence[tuple[Any, ...]], workers: int = 2,
+                       on_case_done: Callable[[int], None] | None = None) -> np.ndarray:
+    """Feature maps (:mod:`bcl_core.train.feature_maps`) of synthetic crop jobs, in job order.
+
+    For crop caches made before the maps existed; new caches get them with the crops.
+    """
+    if any(job[0] != "phantom" for job in jobs):
+        raise BCLError("feature maps exist only for synthetic cases made in memory.")
+    maps: list[np.ndarray] = []
+    with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
+        for result in pool.map(_phantom_maps, jobs, chunksize=16):
+            maps.append(result)
+            if on_case_done:
+                on_case_done(len(maps))
+    return np.stack(maps)

@@ -22,6 +22,7 @@ from bcl_core import SYNTHETIC_NOTICE, __version__
 from bcl_core.errors import ModelError
 from bcl_core.inference import sha256_file
 from bcl_core.leakage import HEAD_NAMES, LEAKAGE_TYPES
+from bcl_core.nets.fusion import FusionNet
 from bcl_core.sidecar import write_sidecar
 from bcl_core.stats import auroc_ci, calibration_summary
 from bcl_core.train.fusion import (
@@ -41,6 +42,7 @@ from bcl_core.train.fusion_data import (
     LATENT_NAMES,
     MaskSource,
     build_crop_set,
+    build_feature_maps,
     folder_jobs,
     job_case_id,
     phantom_jobs,
@@ -93,12 +95,14 @@ class FusionRunConfig:
 
 
 def load_or_build(source: DataSource, cache_dir: Path, workers: int = 2,
-                  progress: Callable[[str], None] | None = None) -> CropSet:
+                  progress: Callable[[str], None] | None = None,
+                  with_maps: bool = False) -> CropSet:
     """The source's crops, from ``cache_dir/<name>.npz`` where cached and built where not.
 
     The cache is keyed by case ID and input settings: cases it lacks (a larger ``--synthetic-
     cases``) are cropped and added; a cache made with other settings is rebuilt. Returns the
     source's cases in job order (cases that could not be cropped are left out, with a warning).
+    ``with_maps``: a synthetic source's cache made before feature maps existed gets them added.
     """
     say = progress or (lambda text: logger.info(text))
     path = cache_dir / f"{source.name}.npz"
@@ -128,7 +132,20 @@ def load_or_build(source: DataSource, cache_dir: Path, workers: int = 2,
         logger.info("using cached crops %s", path)
     assert cached is not None
     position = {case_id: i for i, case_id in enumerate(cached.case_ids)}
-    return cached.subset([position[c] for c in wanted if c in position])
+    crops = cached.subset([position[c] for c in wanted if c in position])
+    if with_maps and source.folder is None and len(crops.maps) != len(crops):
+        job_of = dict(zip(wanted, jobs, strict=True))
+
+        def count(done: int) -> None:
+            if done % 250 == 0 or done == len(crops):
+                say(f"{source.name}: feature maps {done}/{len(crops)} cases")
+
+        crops.maps = build_feature_maps([job_of[c] for c in crops.case_ids], workers, count)
+        if len(crops) == len(cached):  # the cache holds only these cases: keep their maps
+            crops.save(path)
+        else:
+            say(f"{path} holds other cases too; their feature maps are not cached")
+    return crops
 
 
 def split_development(crops: CropSet, fraction: float, seed: int) -> tuple[CropSet, CropSet]:
@@ -181,7 +198,8 @@ def run_fusion_training(config: FusionRunConfig,
     """
     start = time.perf_counter()
     say = progress or (lambda text: logger.info(text))
-    development = load_or_build(config.development, config.cache_dir, config.workers, say)
+    development = load_or_build(config.development, config.cache_dir, config.workers, say,
+                                with_maps=bool(config.train.feature_maps))
     train, validation = split_development(development, config.validation_fraction,
                                           config.train.seed)
     variants = ABLATIONS if config.ablations else {"fusion": ABLATIONS["fusion"]}
@@ -243,20 +261,13 @@ def export_model(result: TrainResult, scale: np.ndarray, bias: np.ndarray,
                  thresholds: Mapping[str, float], config: FusionRunConfig,
                  entry: Mapping[str, Any], validation: CropSet) -> dict[str, Any]:
     """Write ``fusion.onnx``, ``fusion.pt`` and the sidecar; check ONNX Runtime parity."""
-    import onnxruntime as ort
-
     out_dir = config.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     size = FUSION_INPUT_SETTINGS["inputs"]["ct"]["size_ijk"][::-1]
     onnx_path = export_fusion_onnx(result.model, scale, bias, size, out_dir / "fusion.onnx")
     torch.save(result.model.state_dict(), out_dir / "fusion.pt")
-    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    sample = validation.subset(np.arange(min(8, len(validation))))
-    onnx_probs = session.run(["probabilities"], {"ct": sample.ct[:, None], "mr": sample.mr[:, None]})[0]
-    torch_probs = calibrated(predict_logits(result.model, sample), scale, bias)
-    max_diff = float(np.abs(onnx_probs - torch_probs).max())
-    if max_diff > 1e-4:
-        raise ModelError(f"ONNX export differs from PyTorch by {max_diff:.2e}; not shipping it.")
+    max_diff = onnx_parity(onnx_path, result.model, scale, bias,
+                           validation.subset(np.arange(min(8, len(validation)))))
     version = f"{__version__}+fusion.s{config.train.seed}.e{result.best_epoch}"
     write_sidecar({
         "name": "fusion", "task": "classification", "version": version,
@@ -271,3 +282,55 @@ def export_model(result: TrainResult, scale: np.ndarray, bias: np.ndarray,
     }, out_dir / "fusion.json")
     return {"onnx": onnx_path.name, "version": version, "parity_max_abs_diff": max_diff,
             "onnx_bytes": onnx_path.stat().st_size}
+
+
+def onnx_parity(onnx_path: Path, model: FusionNet, scale: np.ndarray, bias: np.ndarray,
+                sample: CropSet) -> float:
+    """Largest probability difference of the ONNX graph from PyTorch on ``sample``.
+
+    Raises
+    ------
+    ModelError
+        Above 1e-4: the export is not shipped.
+    """
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    onnx_probs = session.run(["probabilities"], {"ct": sample.ct[:, None],
+                                                 "mr": sample.mr[:, None]})[0]
+    torch_probs = calibrated(predict_logits(model, sample), scale, bias)
+    max_diff = float(np.abs(onnx_probs - torch_probs).max())
+    if max_diff > 1e-4:
+        raise ModelError(f"ONNX export differs from PyTorch by {max_diff:.2e}; not shipping it.")
+    return max_diff
+
+
+def reexport_fusion(models_dir: Path, sample: CropSet) -> dict[str, Any]:
+    """Export ``fusion.onnx`` again from ``fusion.pt`` and the sidecar (same weights, calibration
+    and thresholds) with the current export wrapper; the sidecar's checksum and the metrics
+    file's export record follow. ``sample``: crops for the parity check."""
+    sidecar_path = models_dir / "fusion.json"
+    try:
+        data = json.loads(sidecar_path.read_text(encoding="utf-8"))
+        model = FusionNet.from_config(data["training"]["config"])
+        model.load_state_dict(torch.load(models_dir / "fusion.pt", map_location="cpu"))
+    except (OSError, KeyError, ValueError, RuntimeError) as exc:
+        raise ModelError(f"cannot re-export from {models_dir}: {exc}") from exc
+    model.eval()
+    scale = np.asarray(data["calibration"]["scale"])
+    bias = np.asarray(data["calibration"]["bias"])
+    size = data["inputs"]["ct"]["size_ijk"][::-1]
+    onnx_path = export_fusion_onnx(model, scale, bias, size, models_dir / data["onnx_file"])
+    max_diff = onnx_parity(onnx_path, model, scale, bias, sample)
+    data.pop("schema_version", None)
+    data["sha256"] = sha256_file(onnx_path)
+    write_sidecar(data, sidecar_path)
+    exported = {"onnx": onnx_path.name, "version": data["version"],
+                "parity_max_abs_diff": max_diff, "onnx_bytes": onnx_path.stat().st_size}
+    metrics_path = models_dir / "fusion.metrics.json"
+    if metrics_path.is_file():
+        metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+        metrics["export"] = exported
+        metrics_path.write_text(json.dumps(metrics, indent=2, default=float) + "\n",
+                                encoding="utf-8")
+    return exported
