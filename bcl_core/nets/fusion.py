@@ -2,14 +2,17 @@
 
 One 3D residual encoder per modality (MONAI ``ResidualUnit`` blocks), global average pooling,
 a shared representation layer fed by both, and multi-task logits: one per leakage type plus
-"any leakage". The same class builds the CT-only and MRI-only ablation models.
+"any leakage". The same class builds the CT-only and MRI-only ablation models. Optionally a
+small CT feature detector (:class:`FeatureDetector`) maps the wall defect and the posterior
+breach on 5 mm cells; each map's highest cell joins the pooled features.
 
 :class:`FusionWithCAM` wraps a trained model for ONNX export: one call returns the
 probabilities, the logits and a Grad-CAM map per type and modality. The head after the last
 convolutional stage is pooling (average and max) -> linear -> ReLU -> linear, so the Grad-CAM
 weights (the spatial mean of each logit's gradient with respect to the last stage's activations)
 are written out in closed form (the ReLU gate times the weights, divided by the voxel count); no
-autograd is needed at run time, and ONNX Runtime computes the maps without torch.
+autograd is needed at run time, and ONNX Runtime computes the maps without torch. The
+detector's maxima get the same treatment, and its Grad-CAM map adds to the CT encoder's.
 """
 
 from __future__ import annotations
