@@ -143,3 +143,31 @@ def test_fusion_export_says_what_is_missing(tmp_path: Path, capsys) -> None:
     assert main(["train", "fusion-export", "--models", str(tmp_path)]) != 0
     err = capsys.readouterr().err
     assert "has no fusion.pt" in err and "Traceback" not in err
+
+
+def test_train_fusion_options_reach_the_training_config(tmp_path: Path, monkeypatch,
+                                                         capsys) -> None:
+    from bcl_core import model_card
+    from bcl_core.cli import main
+    from bcl_core.train import fusion_run
+
+    seen = []
+
+    def fake_run(config, progress=None):  # noqa: ANN001, ANN202
+        seen.append(config)
+        return {"export": {}, "total_seconds": 0.0}
+
+    monkeypatch.setattr(fusion_run, "run_fusion_training", fake_run)
+    monkeypatch.setattr(model_card, "write_model_card", lambda folder: folder)
+    assert main(["train", "fusion", "--synthetic-cases", "4", "--out", str(tmp_path),
+                 "--ct-thick-slice-p", "0.5", "--map-weight", "0"]) == 0
+    assert seen[0].train.thick_slice_p == (0.5, 0.0) and seen[0].train.map_weight == 0.0
+    assert main(["train", "fusion", "--synthetic-cases", "4", "--out", str(tmp_path)]) == 0
+    defaults = FusionTrainConfig()
+    assert seen[1].train.thick_slice_p == defaults.thick_slice_p
+    assert seen[1].train.feature_maps == ("wall_defect", "posterior_breach")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "fusion", "--synthetic-cases", "4", "--out", str(tmp_path),
+              "--ct-thick-slice-p", "1.5"])
+    assert exit_info.value.code == 2
+    assert "a probability from 0 to 1" in capsys.readouterr().err

@@ -162,3 +162,26 @@ def test_crop_set_keeps_maps_through_save_subset_and_concat(tmp_path) -> None:
     joined = CropSet.concat([crops, _toy_set(3, 4)])  # one part has no maps: neither has the whole
     assert len(joined) == 9 and len(joined.maps) == 0
     assert len(CropSet.concat([crops, crops]).maps) == 12
+
+
+def test_thick_slices_act_along_the_slice_axis_only() -> None:
+    """A profile linear along the slice axis survives thick slices in the interior (slice
+    averages of a line, interpolated, are the line); one constant along it is untouched; an
+    edge along it is smeared."""
+    import torch
+
+    from bcl_core.train.fusion import _thick_slices
+
+    k = torch.arange(24, dtype=torch.float32)
+    ramp = k.view(1, 1, 24, 1, 1).expand(3, 1, 24, 5, 5).clone()
+    inplane = torch.rand(3, 1, 1, 5, 5, generator=torch.Generator().manual_seed(0)).expand(
+        3, 1, 24, 5, 5).clone()
+    edge = (k >= 12).float().view(1, 1, 24, 1, 1).expand(3, 1, 24, 5, 5).clone()
+    for volume in (ramp, inplane, edge):
+        out = _thick_slices(volume, torch.Generator().manual_seed(1), 1.0, 2, 1.25)
+        if volume is edge:
+            assert ((out > 0.01) & (out < 0.99)).any()  # some voxels now between 0 and 1
+        else:
+            torch.testing.assert_close(out[:, :, 8:16], volume[:, :, 8:16], atol=1e-4, rtol=0)
+    untouched = _thick_slices(edge, torch.Generator().manual_seed(1), 0.0, 2, 1.25)
+    torch.testing.assert_close(untouched, edge)

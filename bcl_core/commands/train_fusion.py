@@ -44,6 +44,13 @@ def parse_folder_source(text: str) -> tuple[str, Path]:
     return name, Path(folder)
 
 
+def _probability(text: str) -> float:
+    """Parse a probability from 0 to 1 (argparse type; the parser ``bcl train seg`` uses)."""
+    from bcl_core.commands.train import _probability as probability
+
+    return probability(text)
+
+
 def register_fusion(targets: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add ``bcl train fusion``."""
     parser = targets.add_parser(
@@ -79,6 +86,9 @@ def register_fusion(targets: argparse._SubParsersAction) -> None:  # type: ignor
                         help="weight of the feature-map loss of the CT feature detector where "
                              "the cases have maps (synthetic; 0: the detector learns from "
                              "labels only)")
+    parser.add_argument("--ct-thick-slice-p", type=_probability, default=None, metavar="P",
+                        help="share of CT training crops re-acquired through simulated thick "
+                             "slices (2-5 mm; default 0)")
     parser.add_argument("--no-ablations", action="store_true",
                         help="train only the fusion model")
     parser.set_defaults(func=run_fusion)
@@ -127,7 +137,9 @@ def run_fusion(args: argparse.Namespace) -> int:
                                           ("learning_rate", args.learning_rate),
                                           ("threads", args.threads),
                                           ("aux_weight", args.aux_weight),
-                                          ("map_weight", args.map_weight))
+                                          ("map_weight", args.map_weight),
+                                          ("thick_slice_p", None if args.ct_thick_slice_p is None
+                                           else (args.ct_thick_slice_p, 0.0)))
             if value is not None}),
         ablations=not args.no_ablations)
     metrics = run_fusion_training(
