@@ -38,17 +38,13 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from bcl_core.nets.fusion import FusionNet
     from bcl_core.phantom.sites import get_site
     from bcl_core.phantom.spec import sample_case_labels
     from bcl_core.stats import auroc_ci
     from bcl_core.train.feature_maps import FEATURE_MAP_NAMES, FEATURES
-    from bcl_core.train.fusion import CropSet
+    from bcl_core.train.fusion import CropSet, load_checkpoint
 
-    config = json.loads((args.models / "fusion.json").read_text())["training"]["config"]
-    model = FusionNet.from_config(config)
-    model.load_state_dict(torch.load(args.models / "fusion.pt", map_location="cpu"))
-    model.eval()
+    model, _ = load_checkpoint(args.models)
     if model.detector is None:
         sys.stderr.write("this fusion model has no feature detector\n")
         return 2

@@ -6,9 +6,9 @@ Usage (the figures in docs/models.md came from exactly this; about 6 minutes on 
 
 The fusion model, trained from case labels (and case-level latent features), does not learn
 these features (``fusion_latent_probe.py``), although they are in its crops
-(``fusion_feature_visibility.py``). This trains the other way round: a 3-stage encoder (the
-fusion encoder's building block, 8-16-32 channels, two stride-2 stages) with a 1x1x1 head that
-predicts, on 4x4x4-voxel cells (5 mm), where each feature changed the CT crop (the paired-render
+(``fusion_feature_visibility.py``). This trains the other way round: the fusion model's feature
+detector alone (``FeatureDetector``: 3 stages of the encoder's building block, 8-16-32 channels,
+two stride-2 stages, and a 1x1x1 head) predicts, on 4x4x4-voxel cells (5 mm), where each feature changed the CT crop (the paired-render
 maps of :mod:`bcl_core.train.feature_maps`; ``bcl train fusion`` now trains such a detector
 inside the fusion model). Maps are made for the first ``--cases`` cases of the cache (the
 synthetic cases ``bcl train fusion --synthetic-cases N --seed S`` made); the last ``--test`` are
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch.nn.functional as F
     from sklearn.metrics import roc_auc_score
 
-    from bcl_core.nets.fusion import ModalityEncoder
+    from bcl_core.nets.fusion import FeatureDetector
 
     started = time.perf_counter()
     cache = np.load(args.cache)
@@ -67,32 +67,29 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(0)
     torch.set_num_threads(2)
     generator = torch.Generator().manual_seed(0)
-    encoder = ModalityEncoder((8, 16, 32), (2, 2, 1))
-    head = torch.nn.Conv3d(32, len(FEATURE_NAMES), 1)
-    optimiser = torch.optim.AdamW([*encoder.parameters(), *head.parameters()], lr=2e-3)
+    detector = FeatureDetector(len(FEATURE_NAMES))  # the fusion model's detector
+    optimiser = torch.optim.AdamW(detector.parameters(), lr=2e-3)
     images, targets = torch.from_numpy(ct).unsqueeze(1), torch.from_numpy(maps)
     train = np.arange(len(ct) - args.test)
     test = np.arange(len(ct) - args.test, len(ct))
     has = maps[test].reshape(len(test), len(FEATURE_NAMES), -1).max(axis=2)
     history = []
     for epoch in range(1, args.epochs + 1):
-        encoder.train()
-        head.train()
+        detector.train()
         order = train[torch.randperm(len(train), generator=generator).numpy()]
         for start in range(0, len(order), 16):
             batch = order[start:start + 16]
             x, y = images[batch].clone(), targets[batch].clone()
             flip = torch.rand(len(batch), generator=generator) < 0.5  # left-right: dim 4
             x[flip], y[flip] = torch.flip(x[flip], dims=[4]), torch.flip(y[flip], dims=[4])
-            loss = F.binary_cross_entropy_with_logits(head(encoder(x)), y,
+            loss = F.binary_cross_entropy_with_logits(detector(x), y,
                                                       pos_weight=torch.tensor(20.0))
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
-        encoder.eval()
-        head.eval()
+        detector.eval()
         with torch.no_grad():
-            scores = torch.cat([head(encoder(images[test[a:a + 32]]))
+            scores = torch.cat([detector(images[test[a:a + 32]])
                                 for a in range(0, len(test), 32)]).numpy()
         row = {"epoch": epoch}
         for k, name in enumerate(FEATURE_NAMES):

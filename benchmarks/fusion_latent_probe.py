@@ -25,7 +25,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from bcl_core.nets.fusion import FusionNet
-from bcl_core.train.fusion import CropSet
+from bcl_core.train.fusion import CropSet, load_checkpoint
 from bcl_core.train.fusion_data import LATENT_NAMES
 
 
@@ -59,9 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", type=Path, default=Path("models"))
     parser.add_argument("--alpha", type=float, default=10.0, help="ridge penalty")
     args = parser.parse_args(argv)
-    config = json.loads((args.models / "fusion.json").read_text())["training"]["config"]
-    model = FusionNet.from_config(config)
-    model.load_state_dict(torch.load(args.models / "fusion.pt", map_location="cpu"))
+    model, _ = load_checkpoint(args.models)
     train, test = CropSet.load(args.cache / "internal.npz"), CropSet.load(args.cache / "external.npz")
     fit, held_out = encoder_features(model, train), encoder_features(model, test)
     fit["both"] = np.hstack([fit["ct"], fit["mr"]])

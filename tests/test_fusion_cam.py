@@ -120,18 +120,15 @@ def test_onnx_export_matches_torch(tmp_path) -> None:
 
 def test_shipped_model_cam_matches_monai_gradcam_on_a_synthetic_case() -> None:
     """The closed form holds for the shipped weights on a real crop, not only random nets."""
-    import json
 
     from bcl_core.inference import default_model_dir
+    from bcl_core.train.fusion import load_checkpoint
     from bcl_core.train.fusion_data import phantom_case_crops
 
     folder = default_model_dir()
     if not (folder / "fusion.pt").is_file():
         pytest.skip("no shipped fusion checkpoint in models/")
-    config = json.loads((folder / "fusion.json").read_text())["training"]["config"]
-    model = FusionNet.from_config(config)
-    model.load_state_dict(torch.load(folder / "fusion.pt", map_location="cpu"))
-    model.eval()
+    model, _ = load_checkpoint(folder)
     crops = phantom_case_crops("external", 4242, 0)  # a case no training set used
     ct = torch.from_numpy(crops["ct"])[None, None]
     mr = torch.from_numpy(crops["mr"])[None, None]

@@ -171,3 +171,11 @@ def test_train_fusion_options_reach_the_training_config(tmp_path: Path, monkeypa
               "--ct-thick-slice-p", "1.5"])
     assert exit_info.value.code == 2
     assert "a probability from 0 to 1" in capsys.readouterr().err
+
+
+def test_load_checkpoint_names_the_folder_when_it_cannot(tmp_path: Path) -> None:
+    from bcl_core.errors import ModelError
+    from bcl_core.train.fusion import load_checkpoint
+
+    with pytest.raises(ModelError, match="cannot load the fusion checkpoint"):
+        load_checkpoint(tmp_path)

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from bcl_core.commands.arg_types import positive_mm, probability
 from bcl_core.commands.train_fusion import register_card, register_fusion, register_fusion_export
 
 
@@ -43,12 +44,12 @@ def _register_seg(targets: argparse._SubParsersAction) -> None:  # type: ignore[
     parser.add_argument("--channels", type=_channels, default=None, metavar="C1,C2,...",
                         help="U-Net channels per level, e.g. 16,32,64,128 (default: the "
                              "shipped architecture's)")
-    parser.add_argument("--patch-spacing-mm", type=_positive_mm, default=None,
+    parser.add_argument("--patch-spacing-mm", type=positive_mm, default=None,
                         help="isotropic patch spacing (default: the modality's, CT 1.5, MRI 2)")
     parser.add_argument("--patch-size", type=_ints3, default=None, metavar="I,J,K",
                         help="patch size in voxels, each a multiple of 8 (default: the "
                              "modality's, CT 72,64,56, MRI 56,48,40)")
-    parser.add_argument("--thick-slice-p", type=_probability, default=None, metavar="P",
+    parser.add_argument("--thick-slice-p", type=probability, default=None, metavar="P",
                         help="share of training patches re-acquired through simulated thick "
                              "slices (2-5 mm) instead of a Gaussian slice blur (default: the "
                              "modality's, CT 0.5, MRI 0)")
@@ -74,29 +75,6 @@ def _channels(text: str) -> list[int]:
     if len(values) < 2 or min(values) < 1:
         raise argparse.ArgumentTypeError(f"need two or more positive channel counts, got {text!r}")
     return values
-
-
-def _float_between(text: str, low: float, high: float, what: str, *,
-                   inclusive: bool) -> float:
-    """Parse a float in [low, high] (``inclusive``) or (low, high), or raise an argparse error."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    inside = low <= value <= high if inclusive else low < value < high
-    if not inside:
-        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
-    return value
-
-
-def _positive_mm(text: str) -> float:
-    """Parse a positive length in mm (argparse type)."""
-    return _float_between(text, 0.0, 100.0, "a length between 0 and 100 mm", inclusive=False)
-
-
-def _probability(text: str) -> float:
-    """Parse a probability from 0 to 1 (argparse type)."""
-    return _float_between(text, 0.0, 1.0, "a probability from 0 to 1", inclusive=True)
 
 
 def _ints3(text: str) -> tuple[int, int, int]:

@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+from bcl_core.commands.arg_types import probability
 from bcl_core.errors import InputError
 
 #: Synthetic external-site seed of the crops the re-export's parity check runs on (no training
@@ -42,13 +43,6 @@ def parse_folder_source(text: str) -> tuple[str, Path]:
     if not sep or not name or not folder:
         raise argparse.ArgumentTypeError(f"{text!r} is not NAME=DIR, e.g. external=data/ext")
     return name, Path(folder)
-
-
-def _probability(text: str) -> float:
-    """Parse a probability from 0 to 1 (argparse type; the parser ``bcl train seg`` uses)."""
-    from bcl_core.commands.train import _probability as probability
-
-    return probability(text)
 
 
 def register_fusion(targets: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -86,7 +80,7 @@ def register_fusion(targets: argparse._SubParsersAction) -> None:  # type: ignor
                         help="weight of the feature-map loss of the CT feature detector where "
                              "the cases have maps (synthetic; 0: the detector learns from "
                              "labels only)")
-    parser.add_argument("--ct-thick-slice-p", type=_probability, default=None, metavar="P",
+    parser.add_argument("--ct-thick-slice-p", type=probability, default=None, metavar="P",
                         help="share of CT training crops re-acquired through simulated thick "
                              "slices (2-5 mm; default 0)")
     parser.add_argument("--no-ablations", action="store_true",

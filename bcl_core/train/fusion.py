@@ -450,6 +450,26 @@ def export_fusion_onnx(model: FusionNet, scale: NDArray[np.float64], bias: NDArr
     return out
 
 
+def load_checkpoint(models_dir: str | Path) -> tuple[FusionNet, dict[str, Any]]:
+    """The trained network of ``models_dir/fusion.pt`` (eval mode) and its sidecar as a dict.
+
+    Raises
+    ------
+    ModelError
+        If the sidecar or the checkpoint is missing or does not fit.
+    """
+    import json
+
+    folder = Path(models_dir)
+    try:
+        sidecar = json.loads((folder / "fusion.json").read_text(encoding="utf-8"))
+        model = FusionNet.from_config(sidecar["training"]["config"])
+        model.load_state_dict(torch.load(folder / "fusion.pt", map_location="cpu"))
+    except (OSError, KeyError, ValueError, RuntimeError) as exc:
+        raise ModelError(f"cannot load the fusion checkpoint in {folder}: {exc}") from exc
+    return model.eval(), sidecar
+
+
 def config_dict(config: FusionTrainConfig) -> dict[str, Any]:
     """The config as plain JSON-able data."""
     return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()}

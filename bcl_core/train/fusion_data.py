@@ -229,7 +229,6 @@ def build_crop_set(jobs: Sequence[tuple[Any, ...]], workers: int = 2,
     return crop_set
 
 
-
 def _phantom_maps(job: tuple[Any, ...]) -> np.ndarray:
     _, site, seed, index, settings = job
     return phantom_feature_masks(site, seed, index, settings)

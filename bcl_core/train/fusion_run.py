@@ -34,6 +34,7 @@ from bcl_core.train.fusion import (
     config_dict,
     export_fusion_onnx,
     fit_platt,
+    load_checkpoint,
     predict_logits,
     train_fusion,
 )
@@ -280,6 +281,11 @@ def export_model(result: TrainResult, scale: np.ndarray, bias: np.ndarray,
         "training": {"data": config.development.describe(), "config": config_dict(config.train),
                      "best_epoch": result.best_epoch, "torch": torch.__version__},
     }, out_dir / "fusion.json")
+    return _export_record(onnx_path, version, max_diff)
+
+
+def _export_record(onnx_path: Path, version: str, max_diff: float) -> dict[str, Any]:
+    """What the metrics file records of an export."""
     return {"onnx": onnx_path.name, "version": version, "parity_max_abs_diff": max_diff,
             "onnx_bytes": onnx_path.stat().st_size}
 
@@ -309,14 +315,7 @@ def reexport_fusion(models_dir: Path, sample: CropSet) -> dict[str, Any]:
     """Export ``fusion.onnx`` again from ``fusion.pt`` and the sidecar (same weights, calibration
     and thresholds) with the current export wrapper; the sidecar's checksum and the metrics
     file's export record follow. ``sample``: crops for the parity check."""
-    sidecar_path = models_dir / "fusion.json"
-    try:
-        data = json.loads(sidecar_path.read_text(encoding="utf-8"))
-        model = FusionNet.from_config(data["training"]["config"])
-        model.load_state_dict(torch.load(models_dir / "fusion.pt", map_location="cpu"))
-    except (OSError, KeyError, ValueError, RuntimeError) as exc:
-        raise ModelError(f"cannot re-export from {models_dir}: {exc}") from exc
-    model.eval()
+    model, data = load_checkpoint(models_dir)
     scale = np.asarray(data["calibration"]["scale"])
     bias = np.asarray(data["calibration"]["bias"])
     size = data["inputs"]["ct"]["size_ijk"][::-1]
@@ -324,9 +323,8 @@ def reexport_fusion(models_dir: Path, sample: CropSet) -> dict[str, Any]:
     max_diff = onnx_parity(onnx_path, model, scale, bias, sample)
     data.pop("schema_version", None)
     data["sha256"] = sha256_file(onnx_path)
-    write_sidecar(data, sidecar_path)
-    exported = {"onnx": onnx_path.name, "version": data["version"],
-                "parity_max_abs_diff": max_diff, "onnx_bytes": onnx_path.stat().st_size}
+    write_sidecar(data, models_dir / "fusion.json")
+    exported = _export_record(onnx_path, data["version"], max_diff)
     metrics_path = models_dir / "fusion.metrics.json"
     if metrics_path.is_file():
         metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
