@@ -1,4 +1,4 @@
-"""Does the fusion model's CT feature detector find the wall defect and the posterior breach?
+"""Does the fusion model's CT feature detector find the wall defect, the breach and the veins?
 
 Usage (the figures in docs/models.md came from exactly this; about a minute per split)::
 
@@ -6,10 +6,11 @@ Usage (the figures in docs/models.md came from exactly this; about a minute per 
         --split external:external:3000 --split prospective:prospective:2000
 
 For each cached test case (``<cache>/<name>.npz``, made by ``bcl train fusion
---synthetic-test NAME:SITE:SEED:N``), the detector's highest cell per feature (the value the
+--synthetic-test NAME:SITE:SEED:N``), the detector's highest cell per feature (a value the
 fusion head reads) is scored against whether the generator gave the case that feature. Prints
-one JSON document: per split and feature, the case-level AUROC (DeLong 95% CI) and the number
-of cases with the feature.
+one JSON document: per split and feature (those the model maps), the case-level AUROC (DeLong
+95% CI) and the number of cases with the feature; for the venous channels also the Spearman
+correlation of the map's soft count (when the model reads counts) with the number of channels.
 """
 
 from __future__ import annotations
@@ -37,14 +38,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import torch
+    from scipy.stats import spearmanr
 
     from bcl_core.phantom.sites import get_site
     from bcl_core.phantom.spec import sample_case_labels
     from bcl_core.stats import auroc_ci
-    from bcl_core.train.feature_maps import FEATURE_MAP_NAMES, FEATURES
+    from bcl_core.train.feature_maps import FEATURES
     from bcl_core.train.fusion import CropSet, load_checkpoint
 
-    model, _ = load_checkpoint(args.models)
+    model, sidecar = load_checkpoint(args.models)
+    names = list(sidecar["training"]["config"]["feature_maps"])
     if model.detector is None:
         sys.stderr.write("this fusion model has no feature detector\n")
         return 2
@@ -62,14 +65,19 @@ def main(argv: list[str] | None = None) -> int:
                 images = {"ct": torch.from_numpy(part.ct)[:, None],
                           "mr": torch.from_numpy(part.mr)[:, None]}
                 maps = model.feature_maps(model.features(images))
-                scores.append(maps.amax(dim=(2, 3, 4)).numpy())
-        top = np.concatenate(scores)
-        for k, feature in enumerate(FEATURE_MAP_NAMES):
+                scores.append(model.detector_summaries(maps).numpy())
+        summaries = np.concatenate(scores)  # maxima, then soft counts when the model has them
+        for k, feature in enumerate(names):
             has = np.array([FEATURES[feature][0](f) for f in features], dtype=int)
-            auc, lo, hi = auroc_ci(has, top[:, k])
-            summary.setdefault(name, {})[feature] = {
+            auc, lo, hi = auroc_ci(has, summaries[:, k])
+            row: dict[str, float | int | list[float]] = {
                 "auroc": round(auc, 3), "auroc_ci": [round(lo, 3), round(hi, 3)],
                 "cases_with": int(has.sum()), "cases": len(has)}
+            if feature == "vein_channels" and model.detector_counts:
+                count = summaries[:, len(names) + k]
+                row["count_spearman"] = round(float(spearmanr(
+                    count, [f.vein_channels for f in features])[0]), 3)
+            summary.setdefault(name, {})[feature] = row
     sys.stdout.write(json.dumps(summary, indent=2) + "\n")
     return 0
 

@@ -27,15 +27,17 @@ from pathlib import Path
 
 import numpy as np
 
-from bcl_core.train.feature_maps import FEATURE_MAP_NAMES as FEATURE_NAMES
-from bcl_core.train.feature_maps import phantom_feature_masks
+from bcl_core.train.feature_maps import FEATURE_MAP_NAMES, phantom_feature_masks
 from bcl_core.train.fusion_data import FUSION_INPUT_SETTINGS
+
+#: The two features this experiment mapped (the venous channels were mapped later).
+FEATURE_NAMES = FEATURE_MAP_NAMES[:2]
 
 
 def footprint(job: tuple[str, int, int, int]) -> np.ndarray:
     """``(2, n, n, n)`` uint8: the CT cells of ``cell`` voxels each feature changes."""
     site, seed, index, cell = job
-    maps = phantom_feature_masks(site, seed, index, FUSION_INPUT_SETTINGS)
+    maps = phantom_feature_masks(site, seed, index, FUSION_INPUT_SETTINGS, names=FEATURE_NAMES)
     k, n = maps.shape[0], maps.shape[1] // cell
     return maps.reshape(k, n, cell, n, cell, n, cell).max(axis=(2, 4, 6))
 

@@ -42,7 +42,7 @@ __all__ = ["FEATURES", "cases_with", "crop", "noise_sd", "pooled_peak", "without
 
 def cases_with(feature: str, site: str, seed: int, count: int) -> Iterator[CaseSpec]:
     """The first ``count`` cases of ``(site, seed)`` that have ``feature``."""
-    has, _ = FEATURES[feature]
+    has = FEATURES[feature][0]
     index, found = 0, 0
     while found < count and index < 200 * count:
         spec = sample_case_spec(site, seed, index)

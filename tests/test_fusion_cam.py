@@ -145,29 +145,79 @@ def test_shipped_model_cam_matches_monai_gradcam_on_a_synthetic_case() -> None:
     assert compared >= 5  # most maps have positive evidence on a real case
 
 
-def _detector_model(seed: int) -> FusionNet:
+def _detector_model(seed: int, direct: bool = False, counts: bool = False) -> FusionNet:
     torch.manual_seed(seed)
-    model = FusionNet(channels=(8, 16, 32), shared_features=16, dropout=0.0, feature_maps=2)
+    model = FusionNet(channels=(8, 16, 32), shared_features=16, dropout=0.0, feature_maps=2,
+                      detector_counts=counts, detector_direct=direct)
+    n_summaries = 4 if counts else 2
     with torch.no_grad():
         model.shared.bias.uniform_(0.0, 0.5)
-        # 2 of the 130 pooled inputs: make them count, as a trained detector's maxima do.
-        model.shared.weight[:, -2:] *= 30.0
+        # 2-4 of the 130-132 pooled inputs: make them count, as a trained detector's do.
+        model.shared.weight[:, -n_summaries:] *= 30.0
+        if model.direct is not None:  # signed, so some heads' direct terms oppose the shared path
+            model.direct.weight.uniform_(-3.0, 3.0)
+        if counts:  # maps near 0 logits, where sigmoid' is not negligible
+            model.detector.head.bias.fill_(0.0)  # type: ignore[union-attr]
+            model.shared.weight[:, -n_summaries:-2] = 0.0  # only the counts reach the head
     return model.eval()
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_ct_cam_with_a_feature_detector_is_the_sum_of_both_branches_gradcams(seed: int) -> None:
+@pytest.mark.parametrize(("seed", "direct", "counts"), [
+    (0, False, False), (1, False, False), (2, False, False),
+    (0, True, False), (1, True, False), (2, True, False),
+    (0, False, True), (1, True, True), (2, True, True),
+])
+def test_ct_cam_with_a_feature_detector_is_the_sum_of_both_branches_gradcams(
+        seed: int, direct: bool, counts: bool) -> None:
     """The CT crop reaches the head through the encoder and the feature detector: the CT map is
-    MONAI's raw Grad-CAM of the encoder's last stage plus that of the detector's last stage."""
-    model = _detector_model(seed)
+    MONAI's raw Grad-CAM of the encoder's last stage plus that of the detector's last stage.
+    With the detector's direct term, and with its soft counts, the gradient through the
+    detector's summaries includes them (autograd in MONAI, the closed form here)."""
+    model = _detector_model(seed, direct, counts)
+    if counts and not direct:  # the counts alone carry the detector's part here
+        assert model.shared.weight[:, -4:-2].abs().sum() == 0
     assert len(_gradcam_layers(model, "ct")) == 2 and len(_gradcam_layers(model, "mr")) == 1
     # The detector's part is not negligible in every map.
     assert _assert_cams_match_monai(model, 200 + seed) >= 1
 
 
-def test_feature_detector_maps_and_onnx_export(tmp_path) -> None:
+def test_detector_direct_term_adds_the_peaks_to_the_logits() -> None:
+    """Hand check: the logits with the direct term minus those without are ``W_direct`` times the
+    detector's summaries (maxima and soft counts)."""
+    model = _detector_model(0, direct=True, counts=True)
+    ct, mr = torch.randn(2, 1, SIZE, SIZE, SIZE), torch.randn(2, 1, SIZE, SIZE, SIZE)
+    activations = model.features({"ct": ct, "mr": mr})
+    maps = model.feature_maps(activations)
+    # Maxima, then sums of cell probabilities over DETECTOR_COUNT_CELLS (3), by hand.
+    peaks = torch.cat([maps.flatten(2).max(dim=2).values,
+                       (1 / (1 + torch.exp(-maps))).flatten(2).sum(dim=2) / 3.0], dim=1)
+    with_direct, _ = model.head(activations)
+    assert model.direct is not None
+    weight, model.direct = model.direct.weight.detach().clone(), None
+    without, _ = model.head(activations)
+    torch.testing.assert_close(with_direct - without, peaks @ weight.T)
+
+
+def test_direct_term_starts_at_zero_and_old_configs_load_without_it() -> None:
+    fresh = FusionNet(channels=(8, 16, 32), feature_maps=2, detector_direct=True)
+    assert fresh.direct is not None and float(fresh.direct.weight.abs().sum()) == 0.0
+    config = {"modalities": ["ct", "mr"], "channels": [8, 16, 32], "shared_features": 16,
+              "dropout": 0.0, "subunits": 1, "feature_maps": ["a", "b"]}
+    assert FusionNet.from_config(config).direct is None  # a sidecar from before the term
+    assert FusionNet.from_config({**config, "detector_direct": True}).direct is not None
+    # No detector (MRI only): no direct term either.
+    assert FusionNet(modalities=("mr",), channels=(8, 16, 32), feature_maps=2,
+                     detector_direct=True).direct is None
+    assert not FusionNet.from_config(config).detector_counts  # nor counts
+    counted = FusionNet.from_config({**config, "detector_counts": True, "detector_direct": True})
+    assert counted.direct is not None and counted.direct.weight.shape == (len(HEAD_NAMES), 4)
+    assert counted.shared.in_features == FusionNet.from_config(config).shared.in_features + 2
+
+
+@pytest.mark.parametrize("direct", [False, True])
+def test_feature_detector_maps_and_onnx_export(tmp_path, direct: bool) -> None:
     ort = pytest.importorskip("onnxruntime")
-    model = _detector_model(0)
+    model = _detector_model(0, direct, counts=direct)
     ct = torch.randn(2, 1, SIZE, SIZE, SIZE)
     maps = model.feature_maps(model.features({"ct": ct, "mr": ct}))
     assert maps.shape == (2, 2, SIZE // 4, SIZE // 4, SIZE // 4)  # 4-voxel cells

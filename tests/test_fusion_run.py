@@ -66,14 +66,15 @@ def test_crop_cache_is_extended_and_rebuilt_on_new_settings(tmp_path: Path, monk
     assert built[-1] == ["INT-S5-0001", "INT-S5-0002"]
 
 
-def test_an_old_cache_gets_feature_maps_for_the_development_set(tmp_path: Path) -> None:
+def test_an_old_cache_gets_feature_maps_for_the_development_set(tmp_path: Path,
+                                                                monkeypatch) -> None:
     from bcl_core.train import fusion_run
     from bcl_core.train.feature_maps import phantom_feature_masks
     from bcl_core.train.fusion_data import FUSION_INPUT_SETTINGS
 
     source = DataSource("dev", site="internal", seed=1000, n_cases=2)
     built = fusion_run.load_or_build(source, tmp_path, workers=1)
-    assert built.maps.shape == (2, 2, 48, 48, 48)  # new caches carry the maps
+    assert built.maps.shape == (2, 3, 48, 48, 48)  # new caches carry the maps
     built.maps = np.zeros((0,), np.uint8)  # a cache from before the maps existed
     built.save(tmp_path / "dev.npz")
     assert len(fusion_run.load_or_build(source, tmp_path, workers=1).maps) == 0  # not asked
@@ -90,6 +91,25 @@ def test_an_old_cache_gets_feature_maps_for_the_development_set(tmp_path: Path) 
     fusion_run.load_or_build(source, tmp_path, workers=1, with_maps=True)
     assert len(CropSet.load(tmp_path / "dev.npz").maps) == 2  # all its cases: saved
 
+    # A cache with the first two maps (made before the venous channels were mapped) gets only
+    # the third computed, appended.
+    full = CropSet.load(tmp_path / "dev.npz")
+    older = full.subset([0, 1])
+    older.maps = full.maps[:, :2].copy()
+    older.save(tmp_path / "dev.npz")
+    calls: list[tuple[str, ...]] = []
+    real = fusion_run.build_feature_maps
+
+    def spy(jobs, workers, progress, names):  # noqa: ANN001, ANN202
+        calls.append(tuple(names))
+        return real(jobs, workers, progress, names)
+
+    monkeypatch.setattr(fusion_run, "build_feature_maps", spy)
+    again = fusion_run.load_or_build(source, tmp_path, workers=1, with_maps=True)
+    assert calls == [("vein_channels",)]
+    np.testing.assert_array_equal(again.maps, full.maps)
+    assert CropSet.load(tmp_path / "dev.npz").maps.shape[1] == 3
+
 
 def test_fusion_export_rewrites_onnx_and_checksum_from_the_checkpoint(tmp_path: Path) -> None:
     import torch
@@ -104,8 +124,9 @@ def test_fusion_export_rewrites_onnx_and_checksum_from_the_checkpoint(tmp_path: 
 
     config = FusionTrainConfig(channels=(4, 8, 8), shared_features=8)
     torch.manual_seed(0)
-    model = FusionNet(config.modalities, config.channels, config.shared_features,
-                      feature_maps=len(config.feature_maps)).eval()
+    model = FusionNet.from_config(config_dict(config)).eval()
+    with torch.no_grad():  # a trained direct term is not zero
+        model.direct.weight.uniform_(-1.0, 1.0)  # type: ignore[union-attr]
     torch.save(model.state_dict(), tmp_path / "fusion.pt")
     (tmp_path / "fusion.onnx").write_bytes(b"stale")
     scale, bias = [1.5, 1.0, 1.0, 2.0, 1.0], [0.1, 0.0, 0.0, -0.2, 0.0]
@@ -166,6 +187,21 @@ def test_train_fusion_options_reach_the_training_config(tmp_path: Path, monkeypa
     defaults = FusionTrainConfig()
     assert seen[1].train.thick_slice_p == defaults.thick_slice_p
     assert seen[1].train.feature_maps == ("wall_defect", "posterior_breach")
+    assert not seen[1].train.detector_counts and seen[1].train.detector_direct
+    assert main(["train", "fusion", "--synthetic-cases", "4", "--out", str(tmp_path),
+                 "--feature-maps", "wall_defect, vein_channels", "--detector-counts"]) == 0
+    assert seen[2].train.feature_maps == ("wall_defect", "vein_channels")
+    assert seen[2].train.detector_counts
+    assert main(["train", "fusion", "--synthetic-cases", "4", "--out", str(tmp_path),
+                 "--feature-maps", "none"]) == 0
+    assert seen[3].train.feature_maps == ()
+    for bad in ("veins", "wall_defect,wall_defect", ","):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["train", "fusion", "--synthetic-cases", "4", "--out", str(tmp_path),
+                  "--feature-maps", bad])
+        assert exit_info.value.code == 2
+        assert "give distinct names among wall_defect,posterior_breach,vein_channels" in (
+            capsys.readouterr().err)
     with pytest.raises(SystemExit) as exit_info:
         main(["train", "fusion", "--synthetic-cases", "4", "--out", str(tmp_path),
               "--ct-thick-slice-p", "1.5"])

@@ -8,6 +8,7 @@ import pytest
 pytest.importorskip("torch")
 
 from bcl_core.nets.fusion import HEAD_NAMES  # noqa: E402
+from bcl_core.train.feature_maps import FEATURE_MAP_NAMES  # noqa: E402
 from bcl_core.train.fusion import (  # noqa: E402
     CropSet,
     FusionTrainConfig,
@@ -120,7 +121,7 @@ def _dot_set(n: int, seed: int) -> CropSet:
     crops = _toy_set(n, seed)
     crops.labels[:, 3] = rng.random(n) < 0.5
     crops.labels[:, 4] = crops.labels[:, :4].max(axis=1)
-    crops.maps = np.zeros((n, 2, SIZE, SIZE, SIZE), np.uint8)
+    crops.maps = np.zeros((n, len(FEATURE_MAP_NAMES), SIZE, SIZE, SIZE), np.uint8)
     for i in np.flatnonzero(crops.labels[:, 3]):
         k, j, x = rng.integers(3, SIZE - 5, 3)
         crops.ct[i, k:k + 2, j:j + 2, x:x + 2] += 1.0
@@ -128,21 +129,26 @@ def _dot_set(n: int, seed: int) -> CropSet:
     return crops
 
 
-def test_detector_learns_where_the_maps_point() -> None:
+@pytest.mark.parametrize(("names", "channel"), [
+    (("wall_defect", "posterior_breach"), 1),  # the shipped recipe's maps
+    (("posterior_breach",), 0),  # the detector's only map is the cache's second channel
+])
+def test_detector_learns_where_the_maps_point(names: tuple[str, ...], channel: int) -> None:
     from sklearn.metrics import roc_auc_score
 
     from bcl_core.nets.fusion import DETECTOR_CELL
 
-    train, validation = _dot_set(96, 0), _dot_set(48, 1)
+    train, validation = _dot_set(96, 0), _dot_set(48, 1)  # the dot is in the breach channel
     config = FusionTrainConfig(epochs=12, batch_size=16, channels=(8, 8, 16),
-                               shared_features=8, dropout=0.0, learning_rate=1e-2)
+                               shared_features=8, dropout=0.0, learning_rate=1e-2,
+                               feature_maps=names)
     model = train_fusion(train, validation, config).model.eval()
     import torch
 
     with torch.no_grad():
         maps = model.feature_maps(model.features(
             {"ct": torch.from_numpy(validation.ct)[:, None],
-             "mr": torch.from_numpy(validation.mr)[:, None]}))[:, 1].numpy()
+             "mr": torch.from_numpy(validation.mr)[:, None]}))[:, channel].numpy()
     cells = validation.maps[:, 1].reshape(len(validation), SIZE // DETECTOR_CELL, DETECTOR_CELL,
                                           SIZE // DETECTOR_CELL, DETECTOR_CELL,
                                           SIZE // DETECTOR_CELL, DETECTOR_CELL).max(axis=(2, 4, 6))
@@ -162,6 +168,9 @@ def test_crop_set_keeps_maps_through_save_subset_and_concat(tmp_path) -> None:
     joined = CropSet.concat([crops, _toy_set(3, 4)])  # one part has no maps: neither has the whole
     assert len(joined) == 9 and len(joined.maps) == 0
     assert len(CropSet.concat([crops, crops]).maps) == 12
+    fewer = _dot_set(2, 5)
+    fewer.maps = fewer.maps[:, :2]  # maps of an older cache: not joined with newer ones
+    assert len(CropSet.concat([crops, fewer]).maps) == 0
 
 
 def test_thick_slices_act_along_the_slice_axis_only() -> None:
@@ -185,3 +194,16 @@ def test_thick_slices_act_along_the_slice_axis_only() -> None:
             torch.testing.assert_close(out[:, :, 8:16], volume[:, :, 8:16], atol=1e-4, rtol=0)
     untouched = _thick_slices(edge, torch.Generator().manual_seed(1), 0.0, 2, 1.25)
     torch.testing.assert_close(untouched, edge)
+
+
+def test_map_channel_index_picks_the_caches_channels() -> None:
+    from bcl_core.errors import ModelError
+    from bcl_core.train.fusion import SHIPPED_FEATURE_MAPS, map_channel_index
+
+    assert FEATURE_MAP_NAMES == ("wall_defect", "posterior_breach", "vein_channels")
+    assert map_channel_index(SHIPPED_FEATURE_MAPS) == [0, 1]
+    assert map_channel_index(("vein_channels", "wall_defect")) == [2, 0]
+    assert map_channel_index(()) == []
+    for bad in (("veins",), ("wall_defect", "wall_defect")):
+        with pytest.raises(ModelError, match="distinct names among"):
+            map_channel_index(bad)

@@ -19,12 +19,13 @@ from bcl_core.leakage import LEAKAGE_TYPES
 N_CASES = 80
 SITE, SEED = "external", 5151  # seed chosen for 6 Type IV cases among 80 (labels only)
 #: Floors documented in docs/models.md ("Regression floors"): 0.07-0.08 below what the shipped
-#: models measured on these exact cases (`python benchmarks/pipeline_auroc.py`: 0.771, 0.670,
-#: 0.812, 0.842 for fusion 0.1.0+fusion.s1000.e28, the model with the CT feature detector;
-#: 0.775, 0.583, 0.851, 0.626 for 0.1.0+fusion.s1000.e26), so a change that degrades the
+#: models measured on these exact cases (`python benchmarks/pipeline_auroc.py`: 0.772, 0.769,
+#: 0.815, 0.822 for fusion 0.1.0+fusion.s1000.e30, whose detector also reaches the logits
+#: directly; 0.771, 0.670, 0.812, 0.842 for 0.1.0+fusion.s1000.e28; 0.775, 0.583, 0.851, 0.626
+#: for 0.1.0+fusion.s1000.e26), so a change that degrades the
 #: pipeline or the model fails here while ONNX Runtime's numerical differences between machines
 #: do not.
-AUROC_FLOORS = {"type1": 0.70, "type2": 0.60, "type3": 0.74, "type4": 0.76}
+AUROC_FLOORS = {"type1": 0.70, "type2": 0.69, "type3": 0.74, "type4": 0.75}
 
 pytestmark = pytest.mark.skipif(
     not (default_model_dir() / "fusion.json").is_file(),

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from bcl_core.commands.arg_types import probability
 from bcl_core.errors import InputError
+from bcl_core.train.feature_maps import FEATURE_MAP_NAMES
 
 #: Synthetic external-site seed of the crops the re-export's parity check runs on (no training
 #: or test set uses it).
@@ -43,6 +44,18 @@ def parse_folder_source(text: str) -> tuple[str, Path]:
     if not sep or not name or not folder:
         raise argparse.ArgumentTypeError(f"{text!r} is not NAME=DIR, e.g. external=data/ext")
     return name, Path(folder)
+
+
+def feature_names(text: str) -> tuple[str, ...]:
+    """Parse ``--feature-maps``: comma-separated mapped features, or ``none``."""
+    if text.strip().lower() == "none":
+        return ()
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = [name for name in names if name not in FEATURE_MAP_NAMES]
+    if not names or unknown or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give distinct names among {','.join(FEATURE_MAP_NAMES)}, or none")
+    return names
 
 
 def register_fusion(targets: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -83,6 +96,12 @@ def register_fusion(targets: argparse._SubParsersAction) -> None:  # type: ignor
     parser.add_argument("--ct-thick-slice-p", type=probability, default=None, metavar="P",
                         help="share of CT training crops re-acquired through simulated thick "
                              "slices (2-5 mm; default 0)")
+    parser.add_argument("--feature-maps", type=feature_names, default=None, metavar="NAMES",
+                        help="comma-separated features the CT detector maps, among "
+                             f"{','.join(FEATURE_MAP_NAMES)} (default: wall_defect,"
+                             "posterior_breach; 'none': no detector)")
+    parser.add_argument("--detector-counts", action="store_true", default=None,
+                        help="the detector also reports each map's soft count of cells")
     parser.add_argument("--no-ablations", action="store_true",
                         help="train only the fusion model")
     parser.set_defaults(func=run_fusion)
@@ -132,6 +151,8 @@ def run_fusion(args: argparse.Namespace) -> int:
                                           ("threads", args.threads),
                                           ("aux_weight", args.aux_weight),
                                           ("map_weight", args.map_weight),
+                                          ("feature_maps", args.feature_maps),
+                                          ("detector_counts", args.detector_counts),
                                           ("thick_slice_p", None if args.ct_thick_slice_p is None
                                            else (args.ct_thick_slice_p, 0.0)))
             if value is not None}),

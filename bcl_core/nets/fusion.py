@@ -3,16 +3,19 @@
 One 3D residual encoder per modality (MONAI ``ResidualUnit`` blocks), global average pooling,
 a shared representation layer fed by both, and multi-task logits: one per leakage type plus
 "any leakage". The same class builds the CT-only and MRI-only ablation models. Optionally a
-small CT feature detector (:class:`FeatureDetector`) maps the wall defect and the posterior
-breach on 5 mm cells; each map's highest cell joins the pooled features.
+small CT feature detector (:class:`FeatureDetector`) maps small features (the wall defect,
+the posterior breach, the venous channels) on 5 mm cells; each map's highest cell (and,
+optionally, its soft count of cells) joins the pooled features and can also reach the logits
+through a direct linear term.
 
 :class:`FusionWithCAM` wraps a trained model for ONNX export: one call returns the
 probabilities, the logits and a Grad-CAM map per type and modality. The head after the last
-convolutional stage is pooling (average and max) -> linear -> ReLU -> linear, so the Grad-CAM
-weights (the spatial mean of each logit's gradient with respect to the last stage's activations)
-are written out in closed form (the ReLU gate times the weights, divided by the voxel count); no
-autograd is needed at run time, and ONNX Runtime computes the maps without torch. The
-detector's maxima get the same treatment, and its Grad-CAM map adds to the CT encoder's.
+convolutional stage is pooling (average and max) -> linear -> ReLU -> linear (plus the
+detector's direct term), so the Grad-CAM weights (the spatial mean of each logit's gradient with
+respect to the last stage's activations) are written out in closed form (the ReLU gate times the
+weights, divided by the voxel count); no autograd is needed at run time, and ONNX Runtime
+computes the maps without torch. The detector's maxima and counts get the same treatment, and
+its Grad-CAM map adds to the CT encoder's.
 """
 
 from __future__ import annotations
@@ -79,6 +82,9 @@ DETECTOR_CHANNELS: tuple[int, ...] = (8, 16, 32)
 DETECTOR_STRIDES: tuple[int, ...] = (2, 2, 1)
 #: Crop voxels per detector cell along each axis (the product of the detector's strides).
 DETECTOR_CELL = 4
+#: The detector's soft count of a map: the sum of its cells' probabilities divided by this, about
+#: the cells one venous channel (a 10-15 mm tube) covers, so the count reads roughly in features.
+DETECTOR_COUNT_CELLS = 3.0
 #: Keys of the detector's last-stage activations and of its logit maps in
 #: :meth:`FusionNet.features`.
 DETECTOR_KEY = "ct_detector"
@@ -120,12 +126,24 @@ class FusionNet(nn.Module):
         With CT among the modalities, a :class:`FeatureDetector` with this many maps (0: none)
         runs on the CT crop; each map's highest logit joins the pooled features. Training can
         supervise the maps where it knows the features' footprints (synthetic data).
+    detector_counts:
+        With a detector, each map's soft count (the sum of its cells' probabilities over
+        :data:`DETECTOR_COUNT_CELLS`) joins the pooled features after the maxima: a maximum says
+        whether a feature is there, a count how many there are (venous channels).
+    detector_direct:
+        With a detector, its summaries (maxima, and counts when used) also reach every head's
+        logit through a direct linear term (:attr:`direct`), beside the shared layer: a found
+        defect then raises its leakage type's logit in proportion, as in the generator's risk
+        model. Without it the head read the wall-defect peak weakly (Type II logit vs defect
+        presence, Spearman 0.27-0.31) although the peak alone ranked Type II better than the
+        head did.
     """
 
     def __init__(self, modalities: Sequence[str] = MODALITIES,
                  channels: Sequence[int] = DEFAULT_CHANNELS, shared_features: int = 64,
                  dropout: float = 0.1, strides: Sequence[int] | None = None,
-                 subunits: int = 1, input_pool: int = 1, feature_maps: int = 0) -> None:
+                 subunits: int = 1, input_pool: int = 1, feature_maps: int = 0,
+                 detector_counts: bool = False, detector_direct: bool = False) -> None:
         super().__init__()
         if input_pool < 1:
             raise ValueError("input_pool must be a positive integer")
@@ -143,12 +161,19 @@ class FusionNet(nn.Module):
         # (a cortical defect, a vein channel) that an average alone dilutes.
         pooled = 2 * sum(self.encoders[m].out_channels for m in self.modalities)
         self.detector: FeatureDetector | None = None
+        self.detector_counts = bool(detector_counts and feature_maps)
+        n_summaries = feature_maps * (2 if self.detector_counts else 1)
         if feature_maps and "ct" in self.modalities:
             self.detector = FeatureDetector(feature_maps, dropout=dropout / 2)
-            pooled += feature_maps
+            pooled += n_summaries
         self.dropout = nn.Dropout(dropout)
         self.shared = nn.Linear(pooled, shared_features)
         self.heads = nn.Linear(shared_features, len(HEAD_NAMES))
+        self.direct: nn.Linear | None = None
+        if detector_direct and self.detector is not None:
+            # Starts at zero: the term grows only as the detector's peaks become informative.
+            self.direct = nn.Linear(n_summaries, len(HEAD_NAMES), bias=False)
+            nn.init.zeros_(self.direct.weight)
 
     def features(self, images: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Last-stage activations per modality; with a detector, also its last-stage
@@ -171,7 +196,9 @@ class FusionNet(nn.Module):
         return cls(config["modalities"], config["channels"], config["shared_features"],
                    config["dropout"], subunits=config["subunits"],
                    input_pool=config.get("input_pool", 1),
-                   feature_maps=len(config.get("feature_maps", ())))
+                   feature_maps=len(config.get("feature_maps", ())),
+                   detector_counts=bool(config.get("detector_counts", False)),
+                   detector_direct=bool(config.get("detector_direct", False)))
 
     def pooled(self, activations: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Mean- and max-pooled last-stage activations per modality, ``(B, 2C)`` each."""
@@ -188,12 +215,25 @@ class FusionNet(nn.Module):
         """
         per_modality = self.pooled(activations)
         parts = [per_modality[m] for m in self.modalities]
+        summaries: torch.Tensor | None = None
         if self.detector is not None:  # last, so the encoders' slots keep their offsets
-            peaks = self.feature_maps(activations).amax(dim=(2, 3, 4))
-            parts.append(peaks.detach() if detach_detector else peaks)
+            summaries = self.detector_summaries(self.feature_maps(activations))
+            summaries = summaries.detach() if detach_detector else summaries
+            parts.append(summaries)
         pooled = torch.cat(parts, dim=1)
         pre_activation = self.shared(self.dropout(pooled))
-        return self.heads(F.relu(pre_activation)), pre_activation
+        logits = self.heads(F.relu(pre_activation))
+        if self.direct is not None and summaries is not None:
+            logits = logits + self.direct(summaries)
+        return logits, pre_activation
+
+    def detector_summaries(self, maps: torch.Tensor) -> torch.Tensor:
+        """``(B, K)`` maxima of the logit maps, then ``(B, K)`` soft counts when used."""
+        peaks = maps.amax(dim=(2, 3, 4))
+        if not self.detector_counts:
+            return peaks
+        counts = torch.sigmoid(maps).sum(dim=(2, 3, 4)) / DETECTOR_COUNT_CELLS
+        return torch.cat([peaks, counts], dim=1)
 
     def forward(self, ct: torch.Tensor | None = None, mr: torch.Tensor | None = None
                 ) -> torch.Tensor:
@@ -242,6 +282,11 @@ class FusionWithCAM(nn.Module):
         # d logit_h / d pooled = heads.W[h] * gate  @  shared.W   -> (B, H, pooled)
         jacobian = torch.matmul(model.heads.weight.unsqueeze(0) * gate.unsqueeze(1),
                                 model.shared.weight)
+        if model.direct is not None:  # the detector's summaries (the last slots) also reach
+            n_direct = model.direct.weight.shape[1]  # the logits directly
+            jacobian = torch.cat([jacobian[:, :, :-n_direct],
+                                  jacobian[:, :, -n_direct:] + model.direct.weight.unsqueeze(0)],
+                                 dim=2)
         calibrated = logits * self.calibration_scale + self.calibration_bias
         outputs: list[torch.Tensor] = [torch.sigmoid(calibrated), logits]
         offset = 0
@@ -258,25 +303,36 @@ class FusionWithCAM(nn.Module):
             offset += 2 * n_channels
             cam = _upsampled_cam(alpha, acts, images[modality].shape[2:])
             if modality == "ct" and model.detector is not None:
-                cam = cam + self._detector_cam(activations[DETECTOR_KEY], jacobian,
+                cam = cam + self._detector_cam(activations[DETECTOR_KEY],
+                                               activations[MAPS_KEY], jacobian,
                                                images[modality].shape[2:])
             peak = cam.amax(dim=(2, 3, 4), keepdim=True)
             outputs.append(cam / torch.clamp(peak, min=1e-12))
         return tuple(outputs)
 
-    def _detector_cam(self, acts: torch.Tensor, jacobian: torch.Tensor,
+    def _detector_cam(self, acts: torch.Tensor, maps: torch.Tensor, jacobian: torch.Tensor,
                       size: Sequence[int]) -> torch.Tensor:
         """Grad-CAM of the detector's last stage, unscaled, upsampled to ``size``.
 
-        The head reads map ``k``'s highest cell, ``m_k = max_x (w_k . A(x) + b_k)``, from the
-        last ``K`` pooled slots: d logit_h / d A_c(x) is ``J[h, k] w_kc`` at map ``k``'s argmax
-        and 0 elsewhere, so its spatial mean is ``alpha_hc = sum_k J[h, k] w_kc / N``.
+        The head reads map ``k``'s highest cell, ``p_k = max_x m_k(x)`` with
+        ``m_k(x) = w_k . A(x) + b_k``: d logit_h / d A_c(x) is ``J[h, p_k] w_kc`` at map ``k``'s
+        argmax and 0 elsewhere, whose spatial mean is ``J[h, p_k] w_kc / N``. With counts,
+        ``n_k = sum_x sigmoid(m_k(x)) / S`` adds ``J[h, n_k] w_kc sigmoid'(m_k(x)) / S`` at every
+        voxel, whose spatial mean is ``J[h, n_k] w_kc sum_x sigmoid'(m_k(x)) / (S N)``.
         """
-        assert self.model.detector is not None
-        weight = self.model.detector.head.weight.flatten(1)  # (K, C)
-        j_maps = jacobian[:, :, jacobian.shape[2] - weight.shape[0]:]  # (B, H, K)
+        model = self.model
+        assert model.detector is not None
+        weight = model.detector.head.weight.flatten(1)  # (K, C)
+        n_maps = weight.shape[0]
         n_voxels = acts.shape[2] * acts.shape[3] * acts.shape[4]
-        return _upsampled_cam(torch.matmul(j_maps, weight) / n_voxels, acts, size)
+        first = jacobian.shape[2] - n_maps * (2 if model.detector_counts else 1)
+        per_map = jacobian[:, :, first:first + n_maps]  # (B, H, K): through the maxima
+        if model.detector_counts:
+            probability = torch.sigmoid(maps)
+            slope = (probability * (1 - probability)).sum(dim=(2, 3, 4))  # (B, K)
+            per_map = per_map + (jacobian[:, :, first + n_maps:] * slope.unsqueeze(1)
+                                 / DETECTOR_COUNT_CELLS)
+        return _upsampled_cam(torch.matmul(per_map, weight) / n_voxels, acts, size)
 
 
 def _upsampled_cam(alpha: torch.Tensor, acts: torch.Tensor, size: Sequence[int]) -> torch.Tensor:

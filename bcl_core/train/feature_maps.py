@@ -1,7 +1,8 @@
 """Where the small fracture features sit in a synthetic case's CT crop (dense training targets).
 
 Types II and IV hinge on a cortical wall defect and a posterior-wall breach a few millimetres
-across: a few dozen of the crop's 110,592 voxels. Case labels alone (1 bit per type per case)
+across, Type I on how many venous channels (2-3 mm tubes) run into the body: a few dozen of the
+crop's 110,592 voxels each. Case labels alone (1 bit per type per case)
 do not teach a CNN to find them. For synthetic cases the generator can say where they are: it
 renders the case twice, with the feature and without it (same anatomy, same noise), and both
 renders go through the classifier's crop step with the same mask. Voxels whose normalised value
@@ -13,7 +14,7 @@ a hospital's own data has no such maps and trains from labels only. No torch her
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -24,12 +25,15 @@ from bcl_core.phantom.spec import CaseSpec
 from bcl_core.pipeline import classifier_input, roi_settings
 from bcl_core.volume import Volume
 
-#: Feature -> (whether a case has it, the fracture-geometry field that removes it when None).
-FEATURES: Mapping[str, tuple[Callable[[RiskFeatures], bool], str]] = {
-    "wall_defect": (lambda f: f.wall_defect_mm > 0, "wall_defect_center"),
-    "posterior_breach": (lambda f: f.posterior_breach_mm > 0, "breach_center"),
+#: Feature -> (whether a case has it, the fracture-geometry field that holds it, the field's
+#: value without it).
+FEATURES: Mapping[str, tuple[Callable[[RiskFeatures], bool], str, Any]] = {
+    "wall_defect": (lambda f: f.wall_defect_mm > 0, "wall_defect_center", None),
+    "posterior_breach": (lambda f: f.posterior_breach_mm > 0, "breach_center", None),
+    "vein_channels": (lambda f: f.vein_channels > 0, "channels", ()),
 }
-#: The mapped features, in channel order.
+#: The mapped features, in channel order (new features are appended, so a crop cache made with
+#: the first ones gets only the new channels computed).
 FEATURE_MAP_NAMES: tuple[str, ...] = tuple(FEATURES)
 #: Change of a crop voxel (normalised units; CT: 1 = 1,500 HU) that marks it as the feature's:
 #: 45 HU, about 1.5 times the internal site's CT noise SD, which the paired renders share.
@@ -38,8 +42,9 @@ CHANGE_THRESHOLD = 0.03
 
 def without(spec: CaseSpec, feature: str) -> CaseSpec:
     """The same case with ``feature`` left out of the rendered geometry."""
-    field = FEATURES[feature][1]
-    return dataclasses.replace(spec, fracture=dataclasses.replace(spec.fracture, **{field: None}))
+    _, field, removed = FEATURES[feature]
+    return dataclasses.replace(spec, fracture=dataclasses.replace(spec.fracture,
+                                                                  **{field: removed}))
 
 
 def normalised_crop(series: Volume, mask: Volume, name: str, settings: Mapping[str, Any]
@@ -53,16 +58,17 @@ def normalised_crop(series: Volume, mask: Volume, name: str, settings: Mapping[s
 
 
 def feature_masks(spec: CaseSpec, mask: Volume, crop: NDArray[np.float32],
-                  settings: Mapping[str, Any], compact: bool = True) -> NDArray[np.uint8]:
-    """``(len(FEATURE_MAP_NAMES), k, j, i)`` 0/1: the CT crop voxels each feature changes.
+                  settings: Mapping[str, Any], compact: bool = True,
+                  names: Sequence[str] = FEATURE_MAP_NAMES) -> NDArray[np.uint8]:
+    """``(len(names), k, j, i)`` 0/1: the CT crop voxels each feature of ``names`` changes.
 
     ``mask`` and ``crop`` are the target mask and normalised CT crop of the case as rendered
     (with every feature); a feature the case lacks gives an empty map.
     """
     from bcl_core.phantom.ct import render_ct
 
-    out = np.zeros((len(FEATURE_MAP_NAMES), *crop.shape), np.uint8)
-    for k, name in enumerate(FEATURE_MAP_NAMES):
+    out = np.zeros((len(names), *crop.shape), np.uint8)
+    for k, name in enumerate(names):
         if FEATURES[name][0](spec.features):
             other = normalised_crop(render_ct(without(spec, name), compact)[0], mask, "ct",
                                     settings)
@@ -71,7 +77,8 @@ def feature_masks(spec: CaseSpec, mask: Volume, crop: NDArray[np.float32],
 
 
 def phantom_feature_masks(site: str, seed: int, index: int, settings: Mapping[str, Any],
-                          compact: bool = True) -> NDArray[np.uint8]:
+                          compact: bool = True, names: Sequence[str] = FEATURE_MAP_NAMES
+                          ) -> NDArray[np.uint8]:
     """:func:`feature_masks` of synthetic case ``index`` of ``(site, seed)``, rendered here.
 
     Renders nothing when the case has none of the features (most cases).
@@ -81,8 +88,8 @@ def phantom_feature_masks(site: str, seed: int, index: int, settings: Mapping[st
 
     spec = sample_case_spec(site, seed, index)
     size = settings["inputs"]["ct"]["size_ijk"][::-1]
-    if not any(FEATURES[name][0](spec.features) for name in FEATURE_MAP_NAMES):
-        return np.zeros((len(FEATURE_MAP_NAMES), *size), np.uint8)
+    if not any(FEATURES[name][0](spec.features) for name in names):
+        return np.zeros((len(names), *size), np.uint8)
     series, mask = render_ct(spec, compact)
     return feature_masks(spec, mask, normalised_crop(series, mask, "ct", settings), settings,
-                         compact)
+                         compact, names)

@@ -39,6 +39,8 @@ from bcl_core.train.feature_maps import FEATURE_MAP_NAMES
 
 logger = logging.getLogger(__name__)
 
+#: The features the shipped recipe's detector maps.
+SHIPPED_FEATURE_MAPS: tuple[str, ...] = ("wall_defect", "posterior_breach")
 #: Type IV (spinal canal) is the one never to miss: its threshold keeps this validation recall.
 TYPE4_TARGET_SENSITIVITY = 0.95
 
@@ -87,8 +89,9 @@ class CropSet:
 
         def joined(name: str) -> NDArray[Any]:
             arrays = [getattr(part, name) for part in parts]
-            if any(len(a) != len(part) for a, part in zip(arrays, parts, strict=True)):
-                return arrays[0][:0]  # one part lacks it: so does the whole
+            if (any(len(a) != len(part) for a, part in zip(arrays, parts, strict=True))
+                    or len({a.shape[1:] for a in arrays}) > 1):
+                return arrays[0][:0]  # one part lacks it (or has other maps): so does the whole
             return np.concatenate(arrays)
 
         return cls([c for part in parts for c in part.case_ids], joined("ct"), joined("mr"),
@@ -145,8 +148,10 @@ class FusionTrainConfig:
     #: Weight of the auxiliary loss (mean squared error on the generator's standardised latent
     #: features, from the shared layer) when the training data has them; 0 trains on labels only.
     aux_weight: float = 1.0
-    #: Features the CT feature detector maps (:mod:`bcl_core.train.feature_maps`); () for none.
-    feature_maps: tuple[str, ...] = FEATURE_MAP_NAMES
+    #: Features the CT feature detector maps (names of :data:`FEATURE_MAP_NAMES`); () for none.
+    #: The venous channels are left out of the shipped recipe: mapped (with counts) they did not
+    #: lift Type I and lowered Type II (docs/models.md).
+    feature_maps: tuple[str, ...] = SHIPPED_FEATURE_MAPS
     #: Weight of the feature-map loss (binary cross-entropy per detector cell) when the training
     #: data has maps (synthetic cases); without maps the detector learns from the labels only.
     map_weight: float = 1.0
@@ -156,6 +161,12 @@ class FusionTrainConfig:
     #: wall defect sooner at 2e-3 than under a 1e-3 one-cycle schedule
     #: (``benchmarks/fusion_feature_detector.py``; docs/models.md).
     detector_lr_factor: float = 2.0
+    #: The detector's soft count of each map joins its maxima (``FusionNet(detector_counts)``);
+    #: off in the shipped recipe (measured with the venous-channel map, docs/models.md).
+    detector_counts: bool = False
+    #: The detector's summaries also feed the heads' logits directly
+    #: (``FusionNet(detector_direct)``).
+    detector_direct: bool = True
     #: Random intensity scale (SD) per modality. CT is not scaled: Hounsfield units are
     #: calibrated across scanners and bone density (tens of HU) is itself a risk feature; MRI
     #: intensities are arbitrary and differ by site.
@@ -292,14 +303,11 @@ def train_fusion(train: CropSet, validation: CropSet, config: FusionTrainConfig,
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     generator = torch.Generator().manual_seed(config.seed)
-    if config.feature_maps not in ((), FEATURE_MAP_NAMES):
-        raise ModelError(f"feature_maps must be {FEATURE_MAP_NAMES} or empty, not "
-                         f"{config.feature_maps}.")
-    model = FusionNet(config.modalities, config.channels, config.shared_features, config.dropout,
-                      subunits=config.subunits, input_pool=config.input_pool,
-                      feature_maps=len(config.feature_maps))
+    map_channels = map_channel_index(config.feature_maps)
+    model = FusionNet.from_config(config_dict(config))
     supervise_maps = (model.detector is not None and config.map_weight > 0
-                      and len(train.maps) == len(train) > 0)
+                      and len(train.maps) == len(train) > 0
+                      and train.maps.shape[1] > max(map_channels, default=-1))
     if model.detector is not None and not supervise_maps:
         logger.info("no feature maps in the training data: the detector learns from labels only")
     map_pos_weight = torch.tensor(config.map_pos_weight)
@@ -338,7 +346,7 @@ def train_fusion(train: CropSet, validation: CropSet, config: FusionTrainConfig,
             images: dict[str, torch.Tensor] = {}
             maps: torch.Tensor | None = None
             for k, m in enumerate(("ct", "mr")):
-                along = (torch.from_numpy(train.maps[idx]).float()
+                along = (torch.from_numpy(train.maps[idx][:, map_channels]).float()
                          if supervise_maps and m == "ct" else None)
                 crops = _tensor(getattr(train, m)[idx])
                 if config.thick_slice_p[k] > 0:
@@ -380,6 +388,21 @@ def train_fusion(train: CropSet, validation: CropSet, config: FusionTrainConfig,
         trained.load_state_dict(best_state)
     trained.eval()
     return TrainResult(model, history, best_epoch, time.perf_counter() - start, aux_head)
+
+
+def map_channel_index(names: Sequence[str]) -> list[int]:
+    """The crop cache's map channels (:data:`FEATURE_MAP_NAMES` order) of the detector's maps.
+
+    Raises
+    ------
+    ModelError
+        If a name is not a mapped feature or comes twice.
+    """
+    unknown = [name for name in names if name not in FEATURE_MAP_NAMES]
+    if unknown or len(set(names)) != len(names):
+        raise ModelError(f"feature maps must be distinct names among {', '.join(FEATURE_MAP_NAMES)}"
+                         f", not {', '.join(names)}.")
+    return [FEATURE_MAP_NAMES.index(name) for name in names]
 
 
 def predict_latent(result: TrainResult, crops: CropSet, batch_size: int = 32

@@ -24,7 +24,12 @@ from bcl_core.leakage import HEAD_NAMES, LEAKAGE_TYPES
 from bcl_core.segment import model_for, segment_vertebra
 from bcl_core.sidecar import Sidecar
 from bcl_core.train.cases import case_dirs, read_series, read_truth
-from bcl_core.train.feature_maps import feature_masks, normalised_crop, phantom_feature_masks
+from bcl_core.train.feature_maps import (
+    FEATURE_MAP_NAMES,
+    feature_masks,
+    normalised_crop,
+    phantom_feature_masks,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -230,21 +235,25 @@ def build_crop_set(jobs: Sequence[tuple[Any, ...]], workers: int = 2,
 
 
 def _phantom_maps(job: tuple[Any, ...]) -> np.ndarray:
-    _, site, seed, index, settings = job
-    return phantom_feature_masks(site, seed, index, settings)
+    (_, site, seed, index, settings), names = job
+    return phantom_feature_masks(site, seed, index, settings, names=names)
 
 
 def build_feature_maps(jobs: Sequence[tuple[Any, ...]], workers: int = 2,
-                       on_case_done: Callable[[int], None] | None = None) -> np.ndarray:
-    """Feature maps (:mod:`bcl_core.train.feature_maps`) of synthetic crop jobs, in job order.
+                       on_case_done: Callable[[int], None] | None = None,
+                       names: Sequence[str] = FEATURE_MAP_NAMES) -> np.ndarray:
+    """Feature maps ``(N, len(names), k, j, i)`` (:mod:`bcl_core.train.feature_maps`) of
+    synthetic crop jobs, in job order.
 
-    For crop caches made before the maps existed; new caches get them with the crops.
+    For crop caches made before the maps (or some of them) existed; new caches get them with
+    the crops.
     """
     if any(job[0] != "phantom" for job in jobs):
         raise BCLError("feature maps exist only for synthetic cases made in memory.")
     maps: list[np.ndarray] = []
     with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
-        for result in pool.map(_phantom_maps, jobs, chunksize=16):
+        for result in pool.map(_phantom_maps, [(job, tuple(names)) for job in jobs],
+                               chunksize=16):
             maps.append(result)
             if on_case_done:
                 on_case_done(len(maps))

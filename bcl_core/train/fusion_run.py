@@ -25,6 +25,7 @@ from bcl_core.leakage import HEAD_NAMES, LEAKAGE_TYPES
 from bcl_core.nets.fusion import FusionNet
 from bcl_core.sidecar import write_sidecar
 from bcl_core.stats import auroc_ci, calibration_summary
+from bcl_core.train.feature_maps import FEATURE_MAP_NAMES
 from bcl_core.train.fusion import (
     CropSet,
     FusionTrainConfig,
@@ -134,14 +135,20 @@ def load_or_build(source: DataSource, cache_dir: Path, workers: int = 2,
     assert cached is not None
     position = {case_id: i for i, case_id in enumerate(cached.case_ids)}
     crops = cached.subset([position[c] for c in wanted if c in position])
-    if with_maps and source.folder is None and len(crops.maps) != len(crops):
+    have_maps = crops.maps.shape[1] if len(crops.maps) == len(crops) > 0 else 0
+    if with_maps and source.folder is None and have_maps < len(FEATURE_MAP_NAMES):
         job_of = dict(zip(wanted, jobs, strict=True))
+        names = FEATURE_MAP_NAMES[have_maps:]  # features are appended: compute only new ones
 
         def count(done: int) -> None:
             if done % 250 == 0 or done == len(crops):
-                say(f"{source.name}: feature maps {done}/{len(crops)} cases")
+                say(f"{source.name}: feature maps ({', '.join(names)}) {done}/{len(crops)} "
+                    "cases")
 
-        crops.maps = build_feature_maps([job_of[c] for c in crops.case_ids], workers, count)
+        new_maps = build_feature_maps([job_of[c] for c in crops.case_ids], workers, count,
+                                      names)
+        crops.maps = (np.concatenate([crops.maps, new_maps], axis=1) if have_maps
+                      else new_maps)
         if len(crops) == len(cached):  # the cache holds only these cases: keep their maps
             crops.save(path)
         else:
