@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 from bcl_core.commands.arg_types import probability
-from bcl_core.errors import InputError
-from bcl_core.train.feature_maps import FEATURE_MAP_NAMES
+from bcl_core.errors import InputError, ModelError
+from bcl_core.train.feature_maps import FEATURE_MAP_NAMES, SHIPPED_FEATURE_MAPS, map_channel_index
 
 #: Synthetic external-site seed of the crops the re-export's parity check runs on (no training
 #: or test set uses it).
@@ -51,10 +51,13 @@ def feature_names(text: str) -> tuple[str, ...]:
     if text.strip().lower() == "none":
         return ()
     names = tuple(part.strip() for part in text.split(",") if part.strip())
-    unknown = [name for name in names if name not in FEATURE_MAP_NAMES]
-    if not names or unknown or len(set(names)) != len(names):
+    if not names:
         raise argparse.ArgumentTypeError(
             f"{text!r}: give distinct names among {','.join(FEATURE_MAP_NAMES)}, or none")
+    try:
+        map_channel_index(names)
+    except ModelError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
     return names
 
 
@@ -98,8 +101,8 @@ def register_fusion(targets: argparse._SubParsersAction) -> None:  # type: ignor
                              "slices (2-5 mm; default 0)")
     parser.add_argument("--feature-maps", type=feature_names, default=None, metavar="NAMES",
                         help="comma-separated features the CT detector maps, among "
-                             f"{','.join(FEATURE_MAP_NAMES)} (default: wall_defect,"
-                             "posterior_breach; 'none': no detector)")
+                             f"{','.join(FEATURE_MAP_NAMES)} (default: "
+                             f"{','.join(SHIPPED_FEATURE_MAPS)}; 'none': no detector)")
     parser.add_argument("--detector-counts", action="store_true", default=None,
                         help="the detector also reports each map's soft count of cells")
     parser.add_argument("--no-ablations", action="store_true",

@@ -162,17 +162,18 @@ class FusionNet(nn.Module):
         pooled = 2 * sum(self.encoders[m].out_channels for m in self.modalities)
         self.detector: FeatureDetector | None = None
         self.detector_counts = bool(detector_counts and feature_maps)
-        n_summaries = feature_maps * (2 if self.detector_counts else 1)
+        #: Detector summaries per case (maxima, then counts when used): the last pooled slots.
+        self.n_summaries = feature_maps * (2 if self.detector_counts else 1)
         if feature_maps and "ct" in self.modalities:
             self.detector = FeatureDetector(feature_maps, dropout=dropout / 2)
-            pooled += n_summaries
+            pooled += self.n_summaries
         self.dropout = nn.Dropout(dropout)
         self.shared = nn.Linear(pooled, shared_features)
         self.heads = nn.Linear(shared_features, len(HEAD_NAMES))
         self.direct: nn.Linear | None = None
         if detector_direct and self.detector is not None:
             # Starts at zero: the term grows only as the detector's peaks become informative.
-            self.direct = nn.Linear(n_summaries, len(HEAD_NAMES), bias=False)
+            self.direct = nn.Linear(self.n_summaries, len(HEAD_NAMES), bias=False)
             nn.init.zeros_(self.direct.weight)
 
     def features(self, images: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -283,9 +284,9 @@ class FusionWithCAM(nn.Module):
         jacobian = torch.matmul(model.heads.weight.unsqueeze(0) * gate.unsqueeze(1),
                                 model.shared.weight)
         if model.direct is not None:  # the detector's summaries (the last slots) also reach
-            n_direct = model.direct.weight.shape[1]  # the logits directly
-            jacobian = torch.cat([jacobian[:, :, :-n_direct],
-                                  jacobian[:, :, -n_direct:] + model.direct.weight.unsqueeze(0)],
+            last = model.n_summaries  # the logits directly
+            jacobian = torch.cat([jacobian[:, :, :-last],
+                                  jacobian[:, :, -last:] + model.direct.weight.unsqueeze(0)],
                                  dim=2)
         calibrated = logits * self.calibration_scale + self.calibration_bias
         outputs: list[torch.Tensor] = [torch.sigmoid(calibrated), logits]
@@ -325,7 +326,7 @@ class FusionWithCAM(nn.Module):
         weight = model.detector.head.weight.flatten(1)  # (K, C)
         n_maps = weight.shape[0]
         n_voxels = acts.shape[2] * acts.shape[3] * acts.shape[4]
-        first = jacobian.shape[2] - n_maps * (2 if model.detector_counts else 1)
+        first = jacobian.shape[2] - model.n_summaries
         per_map = jacobian[:, :, first:first + n_maps]  # (B, H, K): through the maxima
         if model.detector_counts:
             probability = torch.sigmoid(maps)

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from bcl_core.errors import ModelError
 from bcl_core.phantom.features import RiskFeatures
 from bcl_core.phantom.spec import CaseSpec
 from bcl_core.pipeline import classifier_input, roi_settings
@@ -35,9 +36,25 @@ FEATURES: Mapping[str, tuple[Callable[[RiskFeatures], bool], str, Any]] = {
 #: The mapped features, in channel order (new features are appended, so a crop cache made with
 #: the first ones gets only the new channels computed).
 FEATURE_MAP_NAMES: tuple[str, ...] = tuple(FEATURES)
+#: The features the shipped recipe's detector maps (the venous channels did not help: docs/models.md).
+SHIPPED_FEATURE_MAPS: tuple[str, ...] = ("wall_defect", "posterior_breach")
 #: Change of a crop voxel (normalised units; CT: 1 = 1,500 HU) that marks it as the feature's:
 #: 45 HU, about 1.5 times the internal site's CT noise SD, which the paired renders share.
 CHANGE_THRESHOLD = 0.03
+
+
+def map_channel_index(names: Sequence[str]) -> list[int]:
+    """The crop cache's map channels (:data:`FEATURE_MAP_NAMES` order) of the features ``names``.
+
+    Raises
+    ------
+    ModelError
+        If a name is not a mapped feature or comes twice.
+    """
+    if any(name not in FEATURE_MAP_NAMES for name in names) or len(set(names)) != len(names):
+        raise ModelError(f"give distinct names among {','.join(FEATURE_MAP_NAMES)}, not "
+                         f"{','.join(names)}.")
+    return [FEATURE_MAP_NAMES.index(name) for name in names]
 
 
 def without(spec: CaseSpec, feature: str) -> CaseSpec:

@@ -35,12 +35,10 @@ from bcl_core.nets.fusion import (
 from bcl_core.stats import fixed_sensitivity_point, youden_point
 from bcl_core.train.augment import AugmentConfig, thick_slice_operator
 from bcl_core.train.export import OPSET
-from bcl_core.train.feature_maps import FEATURE_MAP_NAMES
+from bcl_core.train.feature_maps import SHIPPED_FEATURE_MAPS, map_channel_index
 
 logger = logging.getLogger(__name__)
 
-#: The features the shipped recipe's detector maps.
-SHIPPED_FEATURE_MAPS: tuple[str, ...] = ("wall_defect", "posterior_breach")
 #: Type IV (spinal canal) is the one never to miss: its threshold keeps this validation recall.
 TYPE4_TARGET_SENSITIVITY = 0.95
 
@@ -388,21 +386,6 @@ def train_fusion(train: CropSet, validation: CropSet, config: FusionTrainConfig,
         trained.load_state_dict(best_state)
     trained.eval()
     return TrainResult(model, history, best_epoch, time.perf_counter() - start, aux_head)
-
-
-def map_channel_index(names: Sequence[str]) -> list[int]:
-    """The crop cache's map channels (:data:`FEATURE_MAP_NAMES` order) of the detector's maps.
-
-    Raises
-    ------
-    ModelError
-        If a name is not a mapped feature or comes twice.
-    """
-    unknown = [name for name in names if name not in FEATURE_MAP_NAMES]
-    if unknown or len(set(names)) != len(names):
-        raise ModelError(f"feature maps must be distinct names among {', '.join(FEATURE_MAP_NAMES)}"
-                         f", not {', '.join(names)}.")
-    return [FEATURE_MAP_NAMES.index(name) for name in names]
 
 
 def predict_latent(result: TrainResult, crops: CropSet, batch_size: int = 32
