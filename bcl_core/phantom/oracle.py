@@ -77,11 +77,14 @@ def oracle_probabilities(features: RiskFeatures) -> dict[str, float]:
     >>> sorted(p) == list(LEAKAGE_TYPES) and all(0 < v < 1 for v in p.values())
     True
     """
+    return {name: _sigmoid(logit) for name, logit in oracle_logits(features).items()}
+
+
+def oracle_logits(features: RiskFeatures) -> dict[str, float]:
+    """Per-type log-odds of leakage given the features (the logistic models' linear parts)."""
     z = standardised_features(features)
-    return {
-        name: _sigmoid(INTERCEPTS[name] + sum(c * z[k] for k, c in COEFFICIENTS[name].items()))
-        for name in LEAKAGE_TYPES
-    }
+    return {name: INTERCEPTS[name] + sum(c * z[k] for k, c in COEFFICIENTS[name].items())
+            for name in LEAKAGE_TYPES}
 
 
 def draw_labels(rng: np.random.Generator, probabilities: dict[str, float]) -> dict[str, int]:

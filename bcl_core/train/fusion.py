@@ -423,14 +423,16 @@ def calibrated(logits: NDArray[np.float64], scale: NDArray[np.float64],
 
 
 def choose_thresholds(probabilities: NDArray[np.float64], labels: NDArray[np.uint8],
-                      type4_sensitivity: float = TYPE4_TARGET_SENSITIVITY) -> dict[str, float]:
+                      type4_sensitivity: float = TYPE4_TARGET_SENSITIVITY,
+                      names: Sequence[str] = HEAD_NAMES) -> dict[str, float]:
     """Per-head decision thresholds on calibrated validation probabilities.
 
     Youden's J for every head except Type IV, which gets the highest threshold that keeps its
-    validation sensitivity at or above ``type4_sensitivity``.
+    validation sensitivity at or above ``type4_sensitivity``. ``names`` are the heads of the
+    columns (the oracle has no "any" column).
     """
     thresholds: dict[str, float] = {}
-    for h, name in enumerate(HEAD_NAMES):
+    for h, name in enumerate(names):
         y, p = labels[:, h], probabilities[:, h]
         if not 0 < y.sum() < len(y):
             thresholds[name] = 0.5

@@ -156,11 +156,17 @@ def load_or_build(source: DataSource, cache_dir: Path, workers: int = 2,
     return crops
 
 
+def split_indices(n_cases: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted training and validation indices of a seeded random split of ``n_cases``."""
+    order = np.random.default_rng(seed).permutation(n_cases)
+    n_val = max(1, int(round(n_cases * fraction)))
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
 def split_development(crops: CropSet, fraction: float, seed: int) -> tuple[CropSet, CropSet]:
     """Seeded random split into training and validation (the protocol's 9:1)."""
-    order = np.random.default_rng(seed).permutation(len(crops))
-    n_val = max(1, int(round(len(crops) * fraction)))
-    return crops.subset(np.sort(order[n_val:])), crops.subset(np.sort(order[:n_val]))
+    train, validation = split_indices(len(crops), fraction, seed)
+    return crops.subset(train), crops.subset(validation)
 
 
 def evaluate_split(probabilities: np.ndarray, crops: CropSet,
