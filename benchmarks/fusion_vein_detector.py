@@ -13,7 +13,9 @@ augmentation, and, with ``--count-weight`` > 0, also against each case's true ch
 (the soft count: the sum of the cells' probabilities over the cells one channel covers).
 It needs a cache with the channel maps (``bcl train fusion ... --cache DIR`` builds it).
 ``--paired`` adds, for each training case with channels, the same case rendered without them
-(same anatomy and noise, an empty map), so that where channels can be no longer pays.
+(same anatomy and noise, an empty map), so that where channels can be no longer pays;
+``--paired --twin-weight W`` trains on the twins side by side instead, with a loss on their
+soft-count difference (in which the position prior cancels).
 
 Prints one JSON line per epoch: for the first 300 training cases, the run's validation split
 and each test cache, the Spearman correlation with the true count of the soft count and of the
@@ -73,9 +75,9 @@ def without_channels_crop(job: tuple[str, int, int, str]) -> np.ndarray | None:
 
 
 def paired_negatives(cache: Path, case_ids: np.ndarray, index: np.ndarray, seed: int,
-                     settings: str, workers: int) -> np.ndarray:
-    """Channel-free crops of the cases ``index`` that have channels, rendered once and kept in
-    ``cache`` (``internal_without_channels.npz``, keyed by case id)."""
+                     settings: str, workers: int) -> dict[int, np.ndarray]:
+    """Channel-free crops of the cases ``index`` that have channels (case index -> crop),
+    rendered once and kept in ``cache`` (``internal_without_channels.npz``, keyed by case id)."""
     from concurrent.futures import ProcessPoolExecutor
 
     path = cache / "internal_without_channels.npz"
@@ -93,7 +95,7 @@ def paired_negatives(cache: Path, case_ids: np.ndarray, index: np.ndarray, seed:
     if todo:
         ids = sorted(stored)
         np.savez(path, case_ids=np.array(ids), ct=np.stack([stored[k] for k in ids]))
-    return np.stack([stored[str(case_ids[i])] for i in index if str(case_ids[i]) in stored])
+    return {int(i): stored[str(case_ids[i])] for i in index if str(case_ids[i]) in stored}
 
 
 def spearman(x: np.ndarray, y: np.ndarray) -> float | None:
@@ -118,6 +120,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--paired", action="store_true",
                         help="also train on each training case rendered without its channels "
                              "(an empty map at the same anatomy; rendered once, ~9 min)")
+    parser.add_argument("--twin-weight", type=float, default=0.0,
+                        help="with --paired: train on twins instead (each training case beside "
+                             "its channel-free render, or itself when it has none; the same "
+                             "augmentation and noise), adding this weight times a loss on the "
+                             "twins' soft-count difference against the true count")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
 
@@ -149,9 +156,19 @@ def main(argv: list[str] | None = None) -> int:
         cache = np.load(args.cache / f"{name}.npz")
         sets[name] = (cache["ct"], true_counts(cache["case_ids"], name, int(seed)))
 
+    if args.twin_weight > 0 and not args.paired:
+        parser.error("--twin-weight needs --paired")
+    twins: np.ndarray | None = None
     if args.paired:
-        negatives = paired_negatives(args.cache, development["case_ids"], train, args.seed,
-                                     str(development["settings"]), args.workers)
+        rendered = paired_negatives(args.cache, development["case_ids"], train, args.seed,
+                                    str(development["settings"]), args.workers)
+        negatives = np.stack([rendered[i] for i in sorted(rendered)])
+        if args.twin_weight > 0:
+            twins = np.full(len(ct), -1)  # case -> its channel-free twin's row in twin_ct
+            twin_ct = np.concatenate([ct, negatives])
+            twins[sorted(rendered)] = np.arange(len(ct), len(twin_ct))
+            twins[twins < 0] = np.flatnonzero(twins < 0)  # no channels: the case itself
+    if args.paired and twins is None:
         first = len(ct)
         ct = np.concatenate([ct, negatives])
         maps = np.concatenate([maps, np.zeros((len(negatives), *maps.shape[1:]), maps.dtype)])
@@ -164,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.nn.init.constant_(head.bias, -4.6)  # a 1 % prior per cell: counts start near 0
     model = torch.nn.Sequential(encoder, head)
     optimiser = torch.optim.AdamW(model.parameters(), 2e-3, weight_decay=1e-4)
-    batch, steps = 16, int(np.ceil(len(train) / 16))
+    batch = 8 if twins is not None else 16  # twins: 16 crops per step either way
+    steps = int(np.ceil(len(train) / batch))
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimiser, 2e-3,
                                                     total_steps=args.epochs * steps)
     generator = torch.Generator().manual_seed(0)
@@ -191,6 +209,23 @@ def main(argv: list[str] | None = None) -> int:
     prior = cells_of(train).mean(axis=0)
     prior_auroc = float(roc_auc_score(val_cells.ravel() > 0, np.tile(prior, len(validation))))
 
+    def twin_loss(with_: torch.Tensor, without: torch.Tensor, y: torch.Tensor,
+                  count: np.ndarray) -> torch.Tensor:
+        """Map losses of both twins (the channel-free one has an empty map) plus the weighted
+        loss of their soft-count difference against the true count. Both twins get the same
+        augmentation and the same noise: independent noise would swamp their difference."""
+        pair, y = _augment(torch.cat([with_, without], dim=1), generator, 3, 4, along=y)
+        pair = pair + 0.01 * torch.randn(with_.shape, generator=generator)
+        target, weight = F.max_pool3d(y, cell), torch.tensor(20.0)
+        logits_with, logits_without = model(pair[:, :1]), model(pair[:, 1:])
+        difference = (torch.sigmoid(logits_with).sum(dim=(1, 2, 3, 4))
+                      - torch.sigmoid(logits_without).sum(dim=(1, 2, 3, 4))) / per_channel
+        return (F.binary_cross_entropy_with_logits(logits_with, target, pos_weight=weight)
+                + F.binary_cross_entropy_with_logits(logits_without, torch.zeros_like(target),
+                                                     pos_weight=weight)
+                + args.twin_weight * F.smooth_l1_loss(
+                    difference, torch.from_numpy(count.astype(np.float32))))
+
     start_time = time.perf_counter()
     for epoch in range(1, args.epochs + 1):
         order = train[torch.randperm(len(train), generator=generator).numpy()]
@@ -199,6 +234,15 @@ def main(argv: list[str] | None = None) -> int:
             idx = np.sort(order[step * batch:(step + 1) * batch])
             x = torch.from_numpy(ct[idx].astype(np.float32)).unsqueeze(1)
             y = torch.from_numpy(maps[idx].astype(np.float32)).unsqueeze(1)
+            if twins is not None:
+                loss = twin_loss(x, torch.from_numpy(twin_ct[twins[idx]].astype(np.float32))
+                                 .unsqueeze(1), y, counts[idx])
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                optimiser.step()
+                scheduler.step()
+                losses.append(loss.item())
+                continue
             x, y = _augment(x, generator, 3, 4, noise_sd=0.01, along=y)
             logits = model(x)
             loss = F.binary_cross_entropy_with_logits(logits, F.max_pool3d(y, cell),
