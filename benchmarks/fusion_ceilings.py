@@ -39,7 +39,7 @@ from bcl_core.leakage import LEAKAGE_TYPES
 from bcl_core.phantom.ceilings import HIDEABLE, check_hideable, hidden_logits
 from bcl_core.phantom.sites import get_site
 from bcl_core.phantom.spec import sample_case_labels
-from bcl_core.stats import auroc_ci
+from bcl_core.stats import auroc_ci, confusion_counts
 from bcl_core.train.fusion import choose_thresholds
 from bcl_core.train.fusion_run import split_indices
 
@@ -64,20 +64,29 @@ def split_arrays(source: Mapping[str, Any], hidden: Sequence[str]) -> dict[str, 
     }
 
 
+def test_splits(metrics: Mapping[str, Any], hidden: Sequence[str]
+                ) -> dict[str, dict[str, np.ndarray]]:
+    """:func:`split_arrays` of each synthetic test split of the run."""
+    return {name: split_arrays(source, hidden)
+            for name, source in metrics["data"].get("tests", {}).items()
+            if "synthetic_site" in source}
+
+
 def operating_point(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, Any]:
     """Sensitivity and specificity of ``scores >= threshold``, with the counts behind them."""
-    called = scores >= threshold
-    positives, negatives = int(labels.sum()), int((labels == 0).sum())
-    found = int((called & (labels == 1)).sum())
-    cleared = int((~called & (labels == 0)).sum())
-    return {"sensitivity": found / positives if positives else float("nan"),
-            "found": found, "positives": positives,
-            "specificity": cleared / negatives if negatives else float("nan")}
+    counts = confusion_counts(labels, scores >= threshold)
+    positives, negatives = counts.tp + counts.fn, counts.tn + counts.fp
+    return {"sensitivity": counts.tp / positives if positives else float("nan"),
+            "found": counts.tp, "positives": positives,
+            "specificity": counts.tn / negatives if negatives else float("nan")}
 
 
-def ceilings(metrics: Mapping[str, Any], hidden: Sequence[str], model: str = "fusion"
-             ) -> dict[str, Any]:
-    """The figures this script prints, per split (``validation`` and each test) and type."""
+def ceilings(metrics: Mapping[str, Any], hidden: Sequence[str], model: str = "fusion",
+             tests: Mapping[str, dict[str, np.ndarray]] | None = None) -> dict[str, Any]:
+    """The figures this script prints, per split (``validation`` and each test) and type.
+
+    ``tests``: :func:`test_splits` of ``metrics`` with ``hidden``, when already built.
+    """
     data = metrics["data"]
     development = data["development"]
     if "synthetic_site" not in development:
@@ -92,9 +101,7 @@ def ceilings(metrics: Mapping[str, Any], hidden: Sequence[str], model: str = "fu
     if recorded is not None and rebuilt != recorded[:len(LEAKAGE_TYPES)]:
         logger.warning("validation prevalence %s differs from the run's %s: the run dropped "
                        "cases, so this split is not the run's", rebuilt, recorded)
-    for name, source in data.get("tests", {}).items():
-        if "synthetic_site" in source:
-            splits[name] = split_arrays(source, hidden)
+    splits.update(test_splits(metrics, hidden) if tests is None else tests)
     thresholds = choose_thresholds(splits["validation"]["oracle"],
                                    splits["validation"]["labels"], names=LEAKAGE_TYPES)
     entry = metrics["models"][model]
@@ -118,23 +125,24 @@ def ceilings(metrics: Mapping[str, Any], hidden: Sequence[str], model: str = "fu
     return out
 
 
-def type4_draws(metrics: Mapping[str, Any], draws: int, hidden: Sequence[str] = ()
+def type4_draws(metrics: Mapping[str, Any], draws: int,
+                tests: Mapping[str, dict[str, np.ndarray]] | None = None
                 ) -> dict[str, dict[str, float]]:
     """The oracle's Type IV sensitivity per test split over ``draws`` fresh validation sets.
 
     Each draw is a new set of the run's validation size from the development site; the rule
     (highest threshold keeping validation sensitivity >= 0.95) picks the oracle's threshold on it.
+    ``tests``: :func:`test_splits` of ``metrics``, when already built.
     """
     data = metrics["data"]
     size = int(data["n_validation"])
     site = data["development"]["synthetic_site"]
-    tests = {name: split_arrays(source, hidden) for name, source in data.get("tests", {}).items()
-             if "synthetic_site" in source}
+    tests = test_splits(metrics, ()) if tests is None else tests
     h = LEAKAGE_TYPES.index("type4")
     found: dict[str, list[float]] = {name: [] for name in tests}
     for k in range(draws):
         val = split_arrays({"synthetic_site": site, "seed": FIRST_DRAW_SEED + k, "cases": size},
-                           hidden)
+                           ())
         threshold = choose_thresholds(val["oracle"], val["labels"], names=LEAKAGE_TYPES)["type4"]
         for name, arrays in tests.items():
             point = operating_point(arrays["labels"][:, h], arrays["oracle"][:, h], threshold)
@@ -188,9 +196,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         metrics = json.loads(args.metrics.read_text())
         if args.model not in metrics.get("models", {}):
             parser.error(f"{args.metrics} has no model {args.model!r}")
-        result = ceilings(metrics, hidden, args.model)
+        tests = test_splits(metrics, hidden)
+        result = ceilings(metrics, hidden, args.model, tests)
         if args.draws > 0:
-            result["type4_draws"] = type4_draws(metrics, args.draws)
+            result["type4_draws"] = type4_draws(metrics, args.draws, tests)
     except BCLError as exc:
         parser.error(str(exc))
     except (OSError, ValueError, KeyError) as exc:

@@ -46,12 +46,17 @@ DEFAULT_TESTS = "external:3000,prospective:2000"
 CELLS_PER_CHANNEL_AT_4 = 3.0
 
 
+def case_index(case_id: object) -> int:
+    """The generator's 0-based case index in a synthetic case id (``INT-S1000-0001`` -> 0)."""
+    return int(str(case_id).rsplit("-", 1)[1]) - 1
+
+
 def true_counts(case_ids: np.ndarray, site: str, seed: int) -> np.ndarray:
     """Channels per case from the generator (the cache's ids must be ``(site, seed)``'s)."""
     profile = get_site(site)
     out = []
     for case_id in case_ids:
-        index = int(str(case_id).rsplit("-", 1)[1]) - 1
+        index = case_index(case_id)
         if case_id_for(profile, seed, index) != case_id:
             raise SystemExit(f"{case_id} is not a case of {site} seed {seed}: pass --seed.")
         out.append(sample_case_labels(profile, seed, index).features.vein_channels)
@@ -86,8 +91,7 @@ def paired_negatives(cache: Path, case_ids: np.ndarray, index: np.ndarray, seed:
         with np.load(path) as data:
             stored = dict(zip(data["case_ids"].tolist(), data["ct"], strict=True))
     todo = [i for i in index if str(case_ids[i]) not in stored]
-    jobs = [("internal", seed, int(str(case_ids[i]).rsplit("-", 1)[1]) - 1, settings)
-            for i in todo]
+    jobs = [("internal", seed, case_index(case_ids[i]), settings) for i in todo]
     with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
         for i, crop in zip(todo, pool.map(without_channels_crop, jobs, chunksize=8), strict=True):
             if crop is not None:
@@ -209,6 +213,18 @@ def main(argv: list[str] | None = None) -> int:
     prior = cells_of(train).mean(axis=0)
     prior_auroc = float(roc_auc_score(val_cells.ravel() > 0, np.tile(prior, len(validation))))
 
+    def single_loss(x: torch.Tensor, y: torch.Tensor, count: np.ndarray) -> torch.Tensor:
+        """Map loss of augmented crops, plus the weighted soft-count loss when asked."""
+        x, y = _augment(x, generator, 3, 4, noise_sd=0.01, along=y)
+        logits = model(x)
+        loss = F.binary_cross_entropy_with_logits(logits, F.max_pool3d(y, cell),
+                                                  pos_weight=torch.tensor(20.0))
+        if args.count_weight > 0:
+            soft = torch.sigmoid(logits).sum(dim=(1, 2, 3, 4)) / per_channel
+            loss = loss + args.count_weight * F.smooth_l1_loss(
+                soft, torch.from_numpy(count.astype(np.float32)))
+        return loss
+
     def twin_loss(with_: torch.Tensor, without: torch.Tensor, y: torch.Tensor,
                   count: np.ndarray) -> torch.Tensor:
         """Map losses of both twins (the channel-free one has an empty map) plus the weighted
@@ -237,20 +253,8 @@ def main(argv: list[str] | None = None) -> int:
             if twins is not None:
                 loss = twin_loss(x, torch.from_numpy(twin_ct[twins[idx]].astype(np.float32))
                                  .unsqueeze(1), y, counts[idx])
-                optimiser.zero_grad(set_to_none=True)
-                loss.backward()
-                optimiser.step()
-                scheduler.step()
-                losses.append(loss.item())
-                continue
-            x, y = _augment(x, generator, 3, 4, noise_sd=0.01, along=y)
-            logits = model(x)
-            loss = F.binary_cross_entropy_with_logits(logits, F.max_pool3d(y, cell),
-                                                      pos_weight=torch.tensor(20.0))
-            if args.count_weight > 0:
-                soft = torch.sigmoid(logits).sum(dim=(1, 2, 3, 4)) / per_channel
-                target = torch.from_numpy(counts[idx].astype(np.float32))
-                loss = loss + args.count_weight * F.smooth_l1_loss(soft, target)
+            else:
+                loss = single_loss(x, y, counts[idx])
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
