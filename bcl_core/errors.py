@@ -38,6 +38,10 @@ class AmbiguousSeriesError(InputError):
     """Several image series were found where exactly one was expected."""
 
 
+class InputLimitError(InputError):
+    """The input exceeds a safety limit (decoded image size, folder depth, path length)."""
+
+
 class DeidentificationError(BCLError):
     """A dataset could not be de-identified safely."""
 
