@@ -2,7 +2,8 @@
 
 One module per job: :mod:`~bcl_core.stats.roc` (AUROC, DeLong), :mod:`~bcl_core.stats.proportions`
 (confusion matrix, Wilson / bootstrap intervals), :mod:`~bcl_core.stats.agreement` (kappas),
-:mod:`~bcl_core.stats.paired` (McNemar), :mod:`~bcl_core.stats.mrmc` (Obuchowski-Rockette),
+:mod:`~bcl_core.stats.paired` (McNemar), :mod:`~bcl_core.stats.mrmc` (Obuchowski-Rockette,
+three factor settings, DeLong or jackknife covariances),
 :mod:`~bcl_core.stats.operating_points`, :mod:`~bcl_core.stats.calibration` and
 :mod:`~bcl_core.stats.bootstrap`. The public contracts of DESIGN.md are re-exported here.
 """
@@ -17,7 +18,7 @@ from bcl_core.stats.bootstrap import (
     stratified_indices,
 )
 from bcl_core.stats.calibration import Calibration, calibration_summary
-from bcl_core.stats.mrmc import ORTestResult, model_vs_readers, obuchowski_rockette
+from bcl_core.stats.mrmc import ANALYSES, ORTestResult, model_vs_readers, obuchowski_rockette
 from bcl_core.stats.operating_points import OperatingPoint, fixed_sensitivity_point, youden_point
 from bcl_core.stats.paired import McNemarResult, mcnemar_test
 from bcl_core.stats.proportions import (
@@ -28,9 +29,18 @@ from bcl_core.stats.proportions import (
     confusion_counts,
     wilson_ci,
 )
-from bcl_core.stats.roc import DeLongResult, auroc_ci, delong_covariance, delong_test
+from bcl_core.stats.roc import (
+    AUCCovariance,
+    DeLongResult,
+    auroc_ci,
+    delong_covariance,
+    delong_test,
+    jackknife_covariance,
+)
 
 __all__ = [
+    "ANALYSES",
+    "AUCCovariance",
     "DEFAULT_RESAMPLES",
     "DEFAULT_SEED",
     "METRIC_NAMES",
@@ -50,6 +60,7 @@ __all__ = [
     "delong_test",
     "fixed_sensitivity_point",
     "fleiss_kappa_ci",
+    "jackknife_covariance",
     "kappa_ci",
     "mcnemar_test",
     "model_vs_readers",
