@@ -19,6 +19,7 @@ from bcl_core.stats import (
     calibration_summary,
     confusion_counts,
     fixed_sensitivity_point,
+    fleiss_kappa_bootstrap,
     fleiss_kappa_ci,
     kappa_ci,
     mcnemar_test,
@@ -170,3 +171,78 @@ def test_kappa_level_changes_only_the_width() -> None:
     assert k80 == k95
     # Wald: half-widths scale with the normal quantiles 1.2816 (80%) and 1.9600 (95%).
     assert (hi80 - lo80) / (hi95 - lo95) == pytest.approx(1.2815515655446004 / 1.959963984540054)
+
+
+def test_wilson_bounds_are_exact_at_the_ends() -> None:
+    # The Wilson interval for 0/n starts at 0 and for n/n ends at 1 exactly (Newcombe 1998,
+    # Table I: 0/20 -> 0.0000-0.1611); floating point used to leave 1 - 1e-16 (shown as 0.99999...).
+    assert wilson_ci(0, 20).lo == 0.0
+    assert wilson_ci(20, 20).hi == 1.0
+    assert wilson_ci(20, 20).lo == pytest.approx(1 - 0.1611, abs=5e-5)
+
+
+def _fce_weighted_interval(a: np.ndarray, b: np.ndarray, scale: list[int]) -> tuple[float, float, float]:
+    """Linear weighted kappa and 95% Wald interval by hand: Fleiss, Cohen & Everitt (1969)."""
+    k = len(scale)
+    index = {v: i for i, v in enumerate(scale)}
+    p = np.zeros((k, k))
+    for x, y in zip(a, b, strict=True):
+        p[index[x], index[y]] += 1
+    n = p.sum()
+    p /= n
+    w = 1 - np.abs(np.subtract.outer(np.arange(k), np.arange(k))) / (k - 1)  # agreement weights
+    row, col = p.sum(1), p.sum(0)
+    po, pe = (w * p).sum(), (w * np.outer(row, col)).sum()
+    kappa = (po - pe) / (1 - pe)
+    w_row, w_col = w @ col, row @ w
+    total = sum(p[i, j] * (w[i, j] - (w_row[i] + w_col[j]) * (1 - kappa)) ** 2 for i in range(k) for j in range(k))
+    se = np.sqrt((total - (kappa - pe * (1 - kappa)) ** 2) / (n * (1 - pe) ** 2))
+    return kappa, kappa - 1.959963984540054 * se, kappa + 1.959963984540054 * se
+
+
+def test_weighted_kappa_spaces_weights_on_the_declared_scale() -> None:
+    # Issue 22: a 1..5 scale on which nobody used level 3. By the levels used, 2 -> 4 is one
+    # step; on the declared scale it is two. Reference: scikit-learn with labels=1..5, and the
+    # Fleiss-Cohen-Everitt interval worked by hand.
+    rng = np.random.default_rng(7)
+    levels = np.array([1, 2, 4, 5])
+    a = rng.choice(levels, 60)
+    b = np.where(rng.random(60) < 0.6, a, rng.choice(levels, 60))
+    scale = [1, 2, 3, 4, 5]
+    kappa, lo, hi = weighted_kappa(a, b, "linear", categories=scale)
+    assert kappa == pytest.approx(cohen_kappa_score(a, b, weights="linear", labels=scale), abs=1e-12)
+    assert kappa != pytest.approx(cohen_kappa_score(a, b, weights="linear"), abs=1e-4)
+    assert (kappa, lo, hi) == pytest.approx(_fce_weighted_interval(a, b, scale), abs=1e-12)
+    quadratic = kappa_ci(a, b, "quadratic", 0.95, categories=scale)[0]
+    assert quadratic == pytest.approx(cohen_kappa_score(a, b, weights="quadratic", labels=scale), abs=1e-12)
+
+
+def test_kappa_rating_off_the_declared_scale_is_a_clear_error() -> None:
+    with pytest.raises(StatsError, match=r"not on the declared scale"):
+        weighted_kappa([1, 2, 6], [1, 2, 2], categories=range(1, 6))
+
+
+def test_kappa_one_used_level_on_a_declared_scale_is_undefined() -> None:
+    # Both raters said 0 for every case: chance agreement is 1, kappa 0/0, not "perfect".
+    with pytest.raises(StatsError, match="one single category"):
+        weighted_kappa([0, 0, 0], [0, 0, 0], categories=(0, 1))
+
+
+def test_fleiss_bootstrap_counts_undefined_replicates() -> None:
+    # Issue 22: 20 cases, 4 raters, all agree on category 0 except case 1. A replicate without
+    # case 1 has every rater on one category: kappa 0/0. P(no case 1 in 20 draws) = 0.95^20, so
+    # of B = 2000 about 2000 * (1 - 0.95^20) = 1283 are defined (binomial SD ~ 21.5).
+    ratings = np.zeros((20, 4), dtype=int)
+    ratings[0] = [0, 1, 1, 1]
+    result = fleiss_kappa_bootstrap(ratings, n_resamples=2000, seed=3)
+    p_defined = 1 - 0.95**20
+    assert abs(result.n_valid - 2000 * p_defined) < 5 * np.sqrt(2000 * p_defined * (1 - p_defined))
+    assert result.n_resamples == 2000
+    assert not result.reliable
+
+
+def test_fleiss_bootstrap_without_undefined_replicates_is_reliable() -> None:
+    counts = np.array([[0, 0, 0, 0, 14], [0, 2, 6, 4, 2], [0, 0, 3, 5, 6], [0, 3, 9, 2, 0], [2, 2, 8, 1, 1]])
+    ratings = np.array([np.repeat(np.arange(5), row) for row in counts])
+    result = fleiss_kappa_bootstrap(ratings, n_resamples=300)
+    assert result.n_valid == 300 and result.reliable

@@ -10,7 +10,14 @@ three factor settings, DeLong or jackknife covariances),
 
 from __future__ import annotations
 
-from bcl_core.stats.agreement import contingency_table, fleiss_kappa_ci, kappa_ci, weighted_kappa
+from bcl_core.stats.agreement import (
+    FleissKappa,
+    contingency_table,
+    fleiss_kappa_bootstrap,
+    fleiss_kappa_ci,
+    kappa_ci,
+    weighted_kappa,
+)
 from bcl_core.stats.bootstrap import (
     DEFAULT_RESAMPLES,
     DEFAULT_SEED,
@@ -48,6 +55,7 @@ __all__ = [
     "ConfusionCounts",
     "DeLongResult",
     "Estimate",
+    "FleissKappa",
     "McNemarResult",
     "ORTestResult",
     "OperatingPoint",
@@ -59,6 +67,7 @@ __all__ = [
     "delong_covariance",
     "delong_test",
     "fixed_sensitivity_point",
+    "fleiss_kappa_bootstrap",
     "fleiss_kappa_ci",
     "jackknife_covariance",
     "kappa_ci",

@@ -68,12 +68,33 @@ def confusion_counts(y_true: ArrayLike, calls: ArrayLike) -> ConfusionCounts:
 
 
 def wilson_ci(successes: int, total: int, level: float = 0.95) -> Estimate:
-    """Proportion with its Wilson score interval; ``nan`` when ``total`` is 0."""
+    """Proportion with its Wilson score interval; ``nan`` when ``total`` is 0.
+
+    Parameters
+    ----------
+    successes, total
+        Count of events and of trials.
+    level
+        Confidence level.
+
+    Returns
+    -------
+    Estimate
+        Bounds exactly 0 at 0 successes and exactly 1 at ``total`` successes.
+
+    Raises
+    ------
+    StatsError
+        A level outside (0, 1).
+    """
     level = check_level(level)
     if total == 0:
         return Estimate(float("nan"), float("nan"), float("nan"), "wilson")
     lo, hi = proportion_confint(successes, total, alpha=1.0 - level, method="wilson")
-    return Estimate(successes / total, float(lo), float(hi), "wilson")
+    # The Wilson bounds at 0 and n successes are exactly 0 and 1; floating point leaves 1 - 1e-16.
+    lo = 0.0 if successes == 0 else float(lo)
+    hi = 1.0 if successes == total else float(hi)
+    return Estimate(successes / total, lo, hi, "wilson")
 
 
 def f1_from_counts(tp: NDArray[np.float64], fp: NDArray[np.float64], fn: NDArray[np.float64]) -> NDArray[np.float64]:
