@@ -271,10 +271,11 @@ def test_exports_long_csv_and_imrmc_with_hand_computed_values(world):
     header, data = text.split("BEGIN DATA:\n")
     assert "N0: 1" in header and "N1: 1" in header and "NR: 2" in header and "NM: 1" in header
     lines = set(data.strip().splitlines())
-    reader_id = 2  # coordinator is user 1, "reader" user 2, "reader2" user 3 (creation order)
-    assert lines == {f"-1,{c1},0,1", f"-1,{c2},0,0",
-                     f"{reader_id},{c1},1,60", f"{reader_id},{c2},1,20",
-                     f"{reader_id + 1},{c1},1,0"}  # "no" without a confidence scores 0
+    # The ids of reads.csv and labels.csv: "reader" is R002, "reader2" R003 (creation order
+    # after the coordinator), cases by their study code.
+    assert lines == {"-1,C0001,0,1", "-1,C0002,0,0",
+                     "R002,C0001,1,60", "R002,C0002,1,20",
+                     "R003,C0001,1,0"}  # "no" without a confidence scores 0
     with pytest.raises(StudyError, match="Unknown leakage type"):
         imrmc_input(db, coordinator, study, "type5")
     assert labels_csv(db, coordinator, study).splitlines()[:3] == [

@@ -13,6 +13,7 @@ from typing import Any
 from bcl_core import SYNTHETIC_NOTICE
 from bcl_core.commands.segment import parse_point
 from bcl_core.errors import BCLError, InputError
+from bcl_core.io.csv_safe import append_dict_row, unescape_cell
 from bcl_core.leakage import LEAKAGE_TYPES, TYPE_LABELS
 
 logger = logging.getLogger(__name__)
@@ -80,16 +81,7 @@ def _done_case_ids(path: Path) -> set[str]:
         if tuple(reader.fieldnames or ()) != PREDICTION_COLUMNS:
             raise InputError(f"{path} exists but is not a predictions file of this tool; "
                              "choose another --out or delete it.")
-        return {row["case_id"] for row in reader}
-
-
-def _append(path: Path, columns: tuple[str, ...], row: dict[str, Any]) -> None:
-    new = not path.is_file()
-    with path.open("a", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns)
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
+        return {str(unescape_cell(row["case_id"])) for row in reader}
 
 
 def prediction_row(case_id: str, probabilities: dict[str, float], calls: dict[str, int]
@@ -126,10 +118,10 @@ def run_predict_batch(args: argparse.Namespace) -> int:
         except (BCLError, KeyError, ValueError) as exc:
             failed += 1
             logger.warning("%s: %s", case_dir.name, exc)
-            _append(errors, ERROR_COLUMNS, {"case_id": case_dir.name, "error": str(exc)})
+            append_dict_row(errors, ERROR_COLUMNS, {"case_id": case_dir.name, "error": str(exc)})
             continue
-        _append(out, PREDICTION_COLUMNS,
-                prediction_row(case_dir.name, dict(result.probabilities), dict(result.calls)))
+        append_dict_row(out, PREDICTION_COLUMNS,
+                        prediction_row(case_dir.name, dict(result.probabilities), dict(result.calls)))
     sys.stderr.write(f"{len(todo) - failed} predicted, {len(done)} already done, {failed} failed"
                      + (f" (see {errors})" if failed else "") + f"; wrote {out}\n")
     predicted_in_total = len(done) + len(todo) - failed

@@ -17,6 +17,7 @@ import pandas as pd
 
 from bcl_core.errors import EvaluationInputError
 from bcl_core.evaluation import schema
+from bcl_core.io.csv_safe import unescape_frame
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ def _read_csv(source: TableSource, name: str) -> pd.DataFrame:
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise EvaluationInputError(f"{name}: not a readable CSV table ({exc}).") from None
     frame.columns = [str(c).strip() for c in frame.columns]
-    return frame
+    return unescape_frame(frame)  # ids the product wrote with a CSV-injection escape
 
 
 def _require_columns(frame: pd.DataFrame, columns: tuple[str, ...], name: str) -> None:

@@ -22,6 +22,7 @@ from bcl_core.evaluation.figures_png import write_pngs
 from bcl_core.evaluation.formatting import format_estimate, format_p, metrics_wide
 from bcl_core.evaluation.scorers import EvaluationResult
 from bcl_core.evaluation.tripod import NOT_COVERED, tripod_rows
+from bcl_core.io.csv_safe import escape_frame
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +149,7 @@ def write_report(result: EvaluationResult, out_dir: Path | str, pngs: bool = Tru
     try:
         (out / "tables").mkdir(parents=True, exist_ok=True)
         for name, frame in result.tables.items():
-            frame.to_csv(out / "tables" / f"{name}.csv", index=False)
+            escape_frame(frame).to_csv(out / "tables" / f"{name}.csv", index=False)
         png_paths = write_pngs(result, out / "figures") if pngs else {}
         report = out / "report.html"
         report.write_text(render_html(result, tuple(png_paths)), encoding="utf-8")
@@ -163,5 +164,5 @@ def tables_zip(result: EvaluationResult) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name, frame in result.tables.items():
-            archive.writestr(f"{name}.csv", frame.to_csv(index=False))
+            archive.writestr(f"{name}.csv", escape_frame(frame).to_csv(index=False))
     return buffer.getvalue()

@@ -12,7 +12,6 @@ Layout (the ``bcl synth`` contract)::
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import shutil
@@ -24,6 +23,7 @@ import numpy as np
 
 from bcl_core import SYNTHETIC_NOTICE, __version__
 from bcl_core.errors import PhantomError
+from bcl_core.io.csv_safe import write_dict_rows
 from bcl_core.io.dicom_write import SyntheticPatient, make_uid, write_series
 from bcl_core.io.nifti import write_nifti
 from bcl_core.phantom.ct import render_ct
@@ -188,8 +188,6 @@ def write_labels_csv(rows: Iterable[Mapping[str, Any]], out_dir: str | Path) -> 
     """Write ``DIR/labels.csv`` (columns :data:`LABEL_COLUMNS`), rows sorted by case ID."""
     path = Path(out_dir) / "labels.csv"
     ordered = sorted(rows, key=lambda r: str(r["case_id"]))
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(LABEL_COLUMNS))
-        writer.writeheader()
-        writer.writerows(ordered)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        write_dict_rows(handle, LABEL_COLUMNS, ordered)
     return path

@@ -11,13 +11,13 @@ Where no confidence was given, the call itself serves as the score (0 or 100), a
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bcl_core.errors import StudyError
+from bcl_core.io.csv_safe import csv_text
 from bcl_core.study.access import ServiceContext, service
 from bcl_core.study.constants import LEAK_TYPES, Role
 from bcl_core.study.models import Case, ModelPrediction, Read, User
@@ -32,7 +32,6 @@ LONG_COLUMNS = (
     "started_at", "submitted_at", "amendments", "study", "reference", "reference_source",
     "model_version", "model_probability",
 )
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def reader_score(call: int, confidence: int | None) -> float:
@@ -46,19 +45,10 @@ def reader_score(call: int, confidence: int | None) -> float:
     return float(100 * call if confidence is None else confidence)
 
 
-def spreadsheet_safe(value: object) -> object:
-    """Neutralise text a spreadsheet would run as a formula (CSV injection)."""
-    if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES):
-        return "'" + value
-    return value
-
-
-def _write_csv(columns: Sequence[str], rows: list[Sequence[object]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
-    writer.writerows([[spreadsheet_safe(v) for v in row] for row in rows])
-    return buffer.getvalue()
+def _case_codes(session: Session, study_id: int) -> dict[int, str]:
+    """Study case code (``C0001``) by database case id: the one case id every export uses."""
+    return dict(session.execute(select(Case.id, Case.code).where(
+        Case.study_id == study_id)).all())
 
 
 def reader_code(user_id: int) -> str:
@@ -97,7 +87,7 @@ def long_csv(ctx: ServiceContext, study_id: int) -> str:
                 "" if prediction is None else prediction.model_version,
                 "" if prediction is None else prediction_probs(prediction)[leak_type],
             ])
-    return _write_csv(LONG_COLUMNS, rows)
+    return csv_text(LONG_COLUMNS, rows)
 
 
 @service(Role.COORDINATOR)
@@ -107,7 +97,8 @@ def imrmc_input(ctx: ServiceContext, study_id: int, leak_type: str) -> str:
     Layout (iMRMC's documented input format): free description lines, ``N0``/``N1``/``NR``/
     ``NM`` counts, ``BEGIN DATA:``, then ``readerID,caseID,modalityID,score`` rows; truth rows
     have reader ``-1`` and modality ``0``. Only cases with a reference label and reads are
-    included; case and reader ids are integers.
+    included. Readers and cases carry the same codes as ``reads.csv`` and ``labels.csv``
+    (``R002``, ``C0001``), so the files join; iMRMC reads its ids as text.
 
     Raises
     ------
@@ -124,7 +115,8 @@ def imrmc_input(ctx: ServiceContext, study_id: int, leak_type: str) -> str:
         if r.case_id in labels]
     if not reads:
         raise StudyError("No read case has a reference label yet; nothing to export.")
-    case_ids = sorted({r.case_id for r in reads})
+    codes = _case_codes(ctx.session, study.id)
+    case_ids = sorted({r.case_id for r in reads}, key=codes.__getitem__)
     truth = {c: int(getattr(labels[c], leak_type)) for c in case_ids}
     lines = [
         f"BCL Predict reader study {study.id}, leakage {leak_type}; "
@@ -136,8 +128,8 @@ def imrmc_input(ctx: ServiceContext, study_id: int, leak_type: str) -> str:
         "",
         "BEGIN DATA:",
     ]
-    lines += [f"-1,{case_id},0,{truth[case_id]}" for case_id in case_ids]
-    lines += [f"{r.reader_id},{r.case_id},1,"
+    lines += [f"-1,{codes[case_id]},0,{truth[case_id]}" for case_id in case_ids]
+    lines += [f"{reader_code(r.reader_id)},{codes[r.case_id]},1,"
               f"{reader_score(getattr(r, leak_type), getattr(r, f'confidence{number}')):g}"
               for r in reads]
     return "\n".join(lines) + "\n"
@@ -148,13 +140,12 @@ def labels_csv(ctx: ServiceContext, study_id: int) -> str:
     """Decided reference labels (``labels.csv``: ``case_id,type1..type4,source,decided_by``)."""
     study = get_study(ctx.session, study_id)
     labels = label_for_cases(ctx.session, study.id)
-    codes = dict(ctx.session.execute(select(Case.id, Case.code).where(
-        Case.study_id == study.id)).all())
+    codes = _case_codes(ctx.session, study.id)
     rows: list[Sequence[object]] = [
         [codes[case_id], *(getattr(label, t) for t in LEAK_TYPES), label.source,
          "" if label.decided_by_id is None else reader_code(label.decided_by_id)]
         for case_id, label in sorted(labels.items(), key=lambda item: codes[item[0]])]
-    return _write_csv(("case_id", *LEAK_TYPES, "source", "decided_by"), rows)
+    return csv_text(("case_id", *LEAK_TYPES, "source", "decided_by"), rows)
 
 
 @service(Role.COORDINATOR)
@@ -172,5 +163,5 @@ def predictions_csv(ctx: ServiceContext, study_id: int, model_version: str) -> s
         probs = prediction_probs(prediction)
         rows.append([code, *(probs[t] for t in LEAK_TYPES),
                      *(getattr(prediction, f"call{n}") for n in range(1, len(LEAK_TYPES) + 1))])
-    return _write_csv(("case_id", *(f"prob_{t}" for t in LEAK_TYPES),
+    return csv_text(("case_id", *(f"prob_{t}" for t in LEAK_TYPES),
                        *(f"call_{t}" for t in LEAK_TYPES)), rows)
