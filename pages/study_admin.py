@@ -42,6 +42,7 @@ from bcl_core.study import (  # noqa: E402
     study_progress,
 )
 from bcl_core.study.constants import LEAK_TYPES, Role  # noqa: E402
+from bcl_core.study.db import describe_location  # noqa: E402
 from bcl_core.study.predictions import pipeline_predictor  # noqa: E402
 from pages.components import study_session as session  # noqa: E402
 
@@ -230,6 +231,7 @@ def main() -> None:
     st.caption(SYNTHETIC_NOTICE)
     if session.require_login((Role.COORDINATOR,)) is None:
         return
+    st.caption(f"Study database: {describe_location(session.get_database())}")
     tabs = st.tabs(["Studies", "Accounts", "Cases", "Assignments", "Reference standard",
                     "Model", "Amendments", "Export"])
     with tabs[0]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
+import socket
 from pathlib import Path
 
 import pytest
@@ -29,19 +29,31 @@ def test_serves_the_app_with_the_case(small_case: Path, monkeypatch: pytest.Monk
                                       tmp_path: Path) -> None:
     calls = []
 
-    def fake_run(command, cwd, env, check):  # noqa: ANN001 - subprocess.run stand-in
+    def record_serve(command, cwd, env):  # noqa: ANN001 - demo.serve stand-in
         calls.append((command, cwd, env))
-        return subprocess.CompletedProcess(command, 0)
+        return 0
 
     monkeypatch.setenv("BCL_DEMO_CASE", str(small_case))
     monkeypatch.setenv("BCL_MODEL_DIR", str(tmp_path))
-    monkeypatch.setattr(demo.subprocess, "run", fake_run)
-    assert main(["demo", "--port", "8765"]) == 0
+    monkeypatch.delenv("BCL_STUDY_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(demo, "serve", record_serve)
+    port = _free_port()
+    assert main(["demo", "--port", str(port)]) == 0
     (command, cwd, env), = calls
     assert command[1:4] == ["-m", "streamlit", "run"] and command[4].endswith("app.py")
-    assert command[command.index("--server.port") + 1] == "8765"
+    assert command[command.index("--server.port") + 1] == str(port)
     assert Path(cwd) == Path(command[4]).parent  # so .streamlit/config.toml applies
     assert env["BCL_DEMO_CASE"] == str(small_case)
+    # The app runs from the repository, but uses the study database `bcl study` would use
+    # from the folder `bcl demo` was started in (./study_data there).
+    assert Path(env["BCL_STUDY_DIR"]) == tmp_path / "study_data"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("", 0))
+        return int(probe.getsockname()[1])
 
 
 def test_without_a_configured_case_the_phantom_demo_is_used(

@@ -43,6 +43,28 @@ WRITE_ATTEMPTS = 5
 _WRITE_OPTION = "bcl_write"
 
 
+def resolve_location(url: str | None = None, data_dir: str | Path | None = None
+                     ) -> tuple[str | None, Path]:
+    """Where the study lives: the one rule the app, ``bcl study`` and ``bcl demo`` all follow.
+
+    Parameters
+    ----------
+    url
+        Database URL; ``None`` uses ``BCL_DATABASE_URL``.
+    data_dir
+        Data folder; ``None`` uses ``BCL_STUDY_DIR``, else ``./study_data``.
+
+    Returns
+    -------
+    tuple
+        ``(url or None, data folder)``. ``None`` means the SQLite file in the data folder. The
+        folder is made absolute against the current folder, so a process started elsewhere
+        (``bcl demo`` serves the app from the repository) can be handed the same one.
+    """
+    folder = Path(data_dir or os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR)
+    return (url or os.environ.get(DATABASE_URL_ENV) or None), folder.absolute()
+
+
 def _is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
@@ -106,9 +128,7 @@ class StudyDatabase:
     engine_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        root = self.data_dir or Path(os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR)
-        self.data_dir = Path(root)
-        url = self.url or os.environ.get(DATABASE_URL_ENV)
+        url, self.data_dir = resolve_location(self.url, self.data_dir)
         if not url:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             url = f"sqlite:///{(self.data_dir / SQLITE_FILENAME).resolve()}"
@@ -184,6 +204,19 @@ class StudyDatabase:
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+
+
+def describe_location(database: StudyDatabase) -> str:
+    """Which database ``database`` is, in words for the admin page (password hidden).
+
+    Examples
+    --------
+    >>> describe_location(StudyDatabase("postgresql+psycopg://u:secret@db.example/study"))
+    'PostgreSQL postgresql+psycopg://u:***@db.example/study'
+    """
+    if database.dialect == "sqlite":
+        return f"SQLite file {database.engine.url.database or '(in memory)'}"
+    return f"PostgreSQL {database.engine.url.render_as_string(hide_password=True)}"
 
 
 def database_from_env() -> StudyDatabase:

@@ -6,7 +6,6 @@ one object cached across users (``st.cache_resource``); tokens and images stay p
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -23,7 +22,7 @@ from bcl_core.study import (
     logout,
 )
 from bcl_core.study.constants import MIN_PASSWORD_LENGTH, Role
-from bcl_core.study.db import DATA_DIR_ENV, DATABASE_URL_ENV, DEFAULT_DATA_DIR
+from bcl_core.study.db import resolve_location
 from bcl_core.study.views import StudyInfo
 
 T = TypeVar("T")
@@ -66,8 +65,8 @@ def _database(url: str | None, data_dir: str) -> StudyDatabase:
 
 def get_database() -> StudyDatabase:
     """The study database named by ``BCL_DATABASE_URL`` / ``BCL_STUDY_DIR`` (shared engine)."""
-    return _database(os.environ.get(DATABASE_URL_ENV) or None,
-                     os.environ.get(DATA_DIR_ENV) or str(DEFAULT_DATA_DIR))
+    url, data_dir = resolve_location()
+    return _database(url, str(data_dir))
 
 
 def call(function: Callable[..., T], *args: object, **kwargs: object) -> T | None:
