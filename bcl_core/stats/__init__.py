@@ -4,7 +4,8 @@ One module per job: :mod:`~bcl_core.stats.roc` (AUROC, DeLong), :mod:`~bcl_core.
 (confusion matrix, Wilson / bootstrap intervals), :mod:`~bcl_core.stats.agreement` (kappas),
 :mod:`~bcl_core.stats.paired` (McNemar), :mod:`~bcl_core.stats.mrmc` (Obuchowski-Rockette,
 three factor settings, DeLong or jackknife covariances),
-:mod:`~bcl_core.stats.operating_points`, :mod:`~bcl_core.stats.calibration` and
+:mod:`~bcl_core.stats.operating_points`, :mod:`~bcl_core.stats.calibration` (with the
+calibration slope and intercept), :mod:`~bcl_core.stats.decision_curve` (net benefit) and
 :mod:`~bcl_core.stats.bootstrap`. The public contracts of DESIGN.md are re-exported here.
 """
 
@@ -24,7 +25,18 @@ from bcl_core.stats.bootstrap import (
     percentile_interval,
     stratified_indices,
 )
-from bcl_core.stats.calibration import Calibration, calibration_summary
+from bcl_core.stats.calibration import (
+    Calibration,
+    Recalibration,
+    calibration_summary,
+    recalibration,
+)
+from bcl_core.stats.decision_curve import (
+    DEFAULT_THRESHOLDS,
+    net_benefit_of_calls,
+    net_benefit_of_model,
+    net_benefit_treat_all,
+)
 from bcl_core.stats.mrmc import ANALYSES, ORTestResult, model_vs_readers, obuchowski_rockette
 from bcl_core.stats.operating_points import OperatingPoint, fixed_sensitivity_point, youden_point
 from bcl_core.stats.paired import McNemarResult, mcnemar_test
@@ -50,6 +62,7 @@ __all__ = [
     "AUCCovariance",
     "DEFAULT_RESAMPLES",
     "DEFAULT_SEED",
+    "DEFAULT_THRESHOLDS",
     "METRIC_NAMES",
     "Calibration",
     "ConfusionCounts",
@@ -59,6 +72,7 @@ __all__ = [
     "McNemarResult",
     "ORTestResult",
     "OperatingPoint",
+    "Recalibration",
     "auroc_ci",
     "binary_metrics",
     "calibration_summary",
@@ -72,9 +86,13 @@ __all__ = [
     "jackknife_covariance",
     "kappa_ci",
     "mcnemar_test",
+    "net_benefit_of_calls",
+    "net_benefit_of_model",
+    "net_benefit_treat_all",
     "model_vs_readers",
     "obuchowski_rockette",
     "percentile_interval",
+    "recalibration",
     "stratified_indices",
     "weighted_kappa",
     "wilson_ci",
