@@ -12,15 +12,26 @@ import pytest
 from dicom_factory import SAGITTAL, ramp, write_series
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
 
 from bcl_core.errors import DeidentificationError
 from bcl_core.io import load_volume, open_input
-from bcl_core.io.deid import CLEAN, DUMMY, EMPTY, REMOVE, Deidentifier, clean_descriptor
+from bcl_core.io.deid import CLEAN, Deidentifier, basic_profile_actions
+from bcl_core.io.descriptors import clean_description
 from bcl_core.io.sources import FileRef
+
+
+def _keywords(*actions: str) -> set[str]:
+    """Keywords of the data set attributes of Table E.1-1 that get one of ``actions``."""
+    return {keyword_for_tag(tag) for tag, action in basic_profile_actions().items()
+            if action in actions and tag >> 16 not in (0x0000, 0x0002)} - {""}
+
+
+REMOVE, DUMMY = _keywords("X") - CLEAN, _keywords("D") - CLEAN
+EMPTY = _keywords("Z") - {"PatientName", "PatientID"}  # these two hold the pseudonym (Z allows a dummy)
 
 MARK = "ZQXMARK"
 PLANTED_UID = "1.2.826.0.1.3680043.8.498.777"
@@ -56,6 +67,7 @@ def _dataset_with_everything_planted() -> Dataset:
     ds.SOPClassUID = CTImageStorage
     for n, keyword in enumerate(sorted(REMOVE | EMPTY | DUMMY | CLEAN)):
         vr = dictionary_VR(tag_for_keyword(keyword))
+        vr = {"US or SS": "US", "OB or OW": "OB", "US or SS or OW": "US"}.get(vr, vr)
         setattr(ds, keyword, _planted_value(vr, n))
     ds.PatientName = f"{MARK}^PATIENT"
     ds.PatientID = f"{MARK}-ID"
@@ -110,6 +122,7 @@ def test_kept_attributes_and_method_are_recorded(tmp_path: Path) -> None:
     assert [item.CodeValue for item in ds.DeidentificationMethodCodeSequence] == \
         ["113100", "113105"]
     assert ds.SeriesDescription == "T2_TSE_SAG"  # cleaned, still tells the weighting
+    assert ds.ProtocolName == "spine"
     assert ds.SOPClassUID == CTImageStorage  # registered UIDs are kept
     assert [float(v) for v in ds.ImagePositionPatient] == [1.5, 2.5, 3.5]
     assert ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
@@ -153,11 +166,32 @@ def test_deidentified_series_loads_to_the_same_volume(tmp_path: Path) -> None:
         assert b"DOE" not in raw and b"PID-12345" not in raw and b"Elsewhere" not in raw
 
 
-def test_clean_descriptor_examples() -> None:
-    assert clean_descriptor("SAG T2 DOE 1950-01-01", {"doe"}) == "SAG T2"
-    assert clean_descriptor("T1 sag 02.01.2024", set()) == "T1 sag"
-    assert clean_descriptor("Smith_T2_sag", {"smith"}) == "T2_sag"
-    assert clean_descriptor("t2 tse 123456789", set()) == "t2 tse"
+@pytest.mark.parametrize(("text", "cleaned"), [
+    # The issue's examples: a ward name and a birth date go, acquisition words stay.
+    ("T2 TSE SAG 4mm", "T2 TSE SAG 4mm"),
+    ("T2 TSE SAG Ward 7B 23NOV1941", "T2 TSE SAG"),
+    ("STATION ONCOLOGY t2_tse_sag", "t2_tse_sag"),
+    ("SAG T2 DOE 1950-01-01", "SAG T2"),
+    ("T1 sag 02.01.2024", "T1 sag"),
+    ("Smith_T2_sag", "T2_sag"),
+    ("t2 tse 123456789", "t2 tse"),
+    ("AX 1.25mm B30f", "AX 1.25mm B30f"),
+    ("CT L-SPINE W/O contrast 3MM BONE", "CT L-SPINE W/O contrast 3MM BONE"),
+    ("COR STIR FS Dr Jones ext 4711", "COR STIR FS"),
+    ("T2-WARD7", "T2"),
+    ("", ""),
+])
+def test_clean_description_keeps_only_acquisition_words(text: str, cleaned: str) -> None:
+    assert clean_description(text) == cleaned
+
+
+def test_study_description_and_protocol_name_are_cleaned_too() -> None:
+    ds = _dataset_with_everything_planted()
+    ds.StudyDescription = "MRI L-SPINE Ward Rosenthal 23NOV1941"
+    ds.ProtocolName = "T2_TSE_SAG Hernandez"
+    out = Deidentifier("CASE-1", key=b"k").dataset(ds)
+    assert out.StudyDescription == "MRI L-SPINE"
+    assert out.ProtocolName == "T2_TSE_SAG"
 
 
 # --- damaged files: refuse rather than leak -------------------------------------------------
@@ -206,3 +240,42 @@ def test_damaged_files_never_leak(tmp_path: Path, flips: list[tuple[int, int]],
 def _clean_file_bytes() -> bytes:
     with tempfile.TemporaryDirectory() as tmp:
         return _one_file(Path(tmp))
+
+
+# --- only image objects are stored ----------------------------------------------------------
+def test_reports_and_pdfs_are_set_aside_not_stored(tmp_path: Path) -> None:
+    from dicom_documents import PDF_TEXT, SR_TEXT, write_pdf_object, write_text_sr
+
+    write_series(tmp_path / "in", ramp((3, 4, 4)), modality="MR", direction=SAGITTAL,
+                 SeriesDescription="T2_TSE_SAG")
+    write_pdf_object(tmp_path / "in" / "report.dcm")
+    write_text_sr(tmp_path / "in" / "note.dcm")
+    (tmp_path / "in" / "readme.txt").write_text("not an image")
+    tool = Deidentifier("CASE-1")
+    with open_input(tmp_path / "in") as files:
+        written = tool.write_files(files, tmp_path / "out")
+    assert len(written) == 3 and sorted(p.name for p in (tmp_path / "out").iterdir()) == \
+        ["00000.dcm", "00001.dcm", "00002.dcm"]
+    assert dict(tool.set_aside) == {"Encapsulated PDF Storage": 1, "Basic Text SR Storage": 1,
+                                    "not DICOM": 1}
+    for path in written:
+        ds = pydicom.dcmread(path)
+        assert ds.SOPClassUID == pydicom.uid.MRImageStorage
+        raw = path.read_bytes()
+        assert PDF_TEXT[10:30] not in raw and SR_TEXT[:12].encode() not in raw
+
+
+def test_written_files_and_folder_are_private_to_the_owner(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    write_series(tmp_path / "in", ramp((2, 4, 4)), modality="CT")
+    old_mask = os.umask(0o022)  # a typical umask: new files world-readable unless set
+    try:
+        with open_input(tmp_path / "in") as files:
+            written = Deidentifier("CASE-1").write_files(files, tmp_path / "out" / "ct")
+    finally:
+        os.umask(old_mask)
+    assert stat.S_IMODE(os.stat(tmp_path / "out" / "ct").st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(tmp_path / "out").st_mode) == 0o700
+    assert {stat.S_IMODE(os.stat(p).st_mode) for p in written} == {0o600}
