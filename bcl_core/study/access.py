@@ -4,13 +4,16 @@ Every service function is declared with :func:`service`, naming the roles allowe
 The wrapper resolves the caller's session token, refuses any other role with
 :class:`~bcl_core.errors.PermissionDeniedError` before the function body runs, and runs the body
 in one transaction. The public signature is ``fn(db, token, *args)``; the body receives a
-:class:`ServiceContext` and ``*args``. :data:`SERVICE_REGISTRY` lists every service function
+:class:`ServiceContext` and ``*args``, each checked against its annotation first
+(:func:`~bcl_core.study.validation.check_argument`: ids, text, datetimes...). :data:`SERVICE_REGISTRY` lists every service function
 with its roles, so the tests can try each one with every other role.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -22,6 +25,7 @@ from bcl_core.study.auth import authenticate
 from bcl_core.study.constants import Role
 from bcl_core.study.db import StudyDatabase
 from bcl_core.study.models import AuditEvent
+from bcl_core.study.validation import check_argument
 from bcl_core.study.views import Actor
 
 P = ParamSpec("P")
@@ -69,6 +73,31 @@ def _refuse(actor: Actor, name: str, allowed: frozenset[Role]) -> PermissionDeni
     )
 
 
+def _argument_checker(
+    body: Callable[..., Any],
+) -> Callable[[tuple[Any, ...], dict[str, Any]], None]:
+    """A check of the arguments a caller passes to ``body``, by ``body``'s annotations.
+
+    Missing or surplus arguments are left to Python's own call (a programming error, not user
+    input); every argument given is checked with :func:`check_argument`.
+    """
+    signature = inspect.signature(body)
+    hints: dict[str, Any] = {}
+
+    def check_arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        if not hints:  # resolved on first use: annotations may name types defined later
+            hints.update(typing.get_type_hints(body))
+        try:
+            bound = signature.bind_partial(None, *args, **kwargs)
+        except TypeError:
+            return
+        for name, value in list(bound.arguments.items())[1:]:
+            if name in hints:
+                check_argument(name, hints[name], value)
+
+    return check_arguments
+
+
 def service(
     *roles: Role, write: bool = False, own_transactions: bool = False
 ) -> Callable[
@@ -95,6 +124,8 @@ def service(
     ) -> Callable[Concatenate[StudyDatabase, str, P], R]:
         name = body.__name__
 
+        check_arguments = _argument_checker(body)
+
         def check(session: Session, token: str) -> Actor:
             actor = authenticate(session, token)
             if actor.role not in allowed:
@@ -105,10 +136,12 @@ def service(
         def wrapper(db: StudyDatabase, token: str, /, *args: P.args, **kwargs: P.kwargs) -> R:
             if own_transactions:
                 actor = db.run(lambda session: check(session, token), write=False)
+                check_arguments(args, kwargs)
                 return body(ServiceContext(db, actor, None), *args, **kwargs)
 
             def work(session: Session) -> R:
                 actor = check(session, token)
+                check_arguments(args, kwargs)
                 return body(ServiceContext(db, actor, session), *args, **kwargs)
 
             return db.run(work, write=write)

@@ -32,13 +32,30 @@ LEAK_TYPES: tuple[str, ...] = LEAKAGE_TYPES
 READER_SERIES: tuple[str, ...] = ("ct", "mr")
 REFERENCE_SERIES: tuple[str, ...] = ("ct", "mr", "postop")
 
-#: Failed logins in a row that lock an account, and for how long.
-MAX_FAILED_LOGINS = 5
-LOCKOUT = timedelta(minutes=15)
+#: Login throttling (OWASP Authentication Cheat Sheet, "Login Throttling": an exponential lockout
+#: that starts at about a second and doubles, instead of a fixed lock a stranger can trigger).
+#: Failed logins in a row an account may have before each further one pauses it:
+FREE_FAILED_LOGINS = 3
+#: The first pause, doubled with every further failure in a row, and the longest pause.
+LOGIN_BACKOFF_FIRST = timedelta(seconds=1)
+LOGIN_BACKOFF_MAX = timedelta(minutes=5)
+#: Failed logins one client (the app passes its remote address) may make in the window, and
+#: failed logins of all clients together in the window before clients that failed are refused.
+CLIENT_FAILED_LOGIN_BUDGET = 20
+GLOBAL_FAILED_LOGIN_BUDGET = 200
+LOGIN_BUDGET_WINDOW = timedelta(minutes=15)
 #: Lifetime of a login session.
 SESSION_TTL = timedelta(hours=8)
-#: Minimum length of a password a user chooses.
+#: Shortest and longest password a user may choose (NIST SP 800-63B: allow at least 64; a cap
+#: keeps hashing cheap), and the strength it needs: zxcvbn score 0-4, 3 = "safely unguessable".
 MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 1024
+MIN_PASSWORD_SCORE = 3
+#: Largest database id (a signed 64-bit integer) and seed (PostgreSQL INTEGER, 32-bit).
+MAX_ID = 2**63 - 1
+MAX_SEED = 2**31 - 1
+#: How far a reported case start may lie after the server's clock (clock skew), in seconds.
+CLOCK_SKEW_S = 60.0
 #: Longest free text stored (comments, reasons, notes, descriptions).
 MAX_TEXT_LENGTH = 2000
 #: Longest time a reader may report on one case.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -22,6 +22,7 @@ from bcl_core.study.studies import case_order, count_done, get_assignment
 from bcl_core.study.validation import (
     check_calls,
     check_confidences,
+    check_started_at,
     check_time_spent,
     clean_text,
 )
@@ -120,14 +121,15 @@ def submit_read(
     time_spent_s:
         Seconds the reader spent on the case.
     started_at:
-        When the case was opened (default: submission time minus ``time_spent_s``).
+        When the case was opened, timezone-aware (default: submission time minus
+        ``time_spent_s``); at most a day before submission and not after it.
 
     Raises
     ------
     ConflictError
         If the case was already answered and is locked (a coordinator may allow an amendment).
     StudyError
-        If an answer is missing or out of range.
+        If an answer is missing or out of range, or the start time is impossible.
     """
     answer_calls = check_calls(calls)
     answer_confidences = check_confidences(confidences)
@@ -135,7 +137,7 @@ def submit_read(
     text = clean_text(comment, "comment")
     case = check_assigned(ctx, study_id, case_id)
     now = utcnow()
-    started = started_at or now - timedelta(seconds=spent)
+    started = check_started_at(started_at, spent, now)
     read = ctx.session.scalar(select(Read).where(
         Read.case_id == case.id, Read.reader_id == ctx.actor.user_id))
     if read is not None and read.locked:
