@@ -1,7 +1,9 @@
 """``bcl inspect PATH [--json]``: list the image series in a folder, file or zip.
 
 Exit 0 when at least one series can be read and decoded (even one unfit for prediction; the
-table says why); exit 2 with one ``error: ...`` line when none can.
+table says why); exit 2 with one ``error: ...`` line when none can. Series descriptions are
+shown cleaned (acquisition words only) and files set aside are counted, never named: file
+names and free-text descriptions often hold a patient's name, a ward or a date.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from typing import Any
 
 from bcl_core.errors import SeriesError
@@ -67,6 +70,22 @@ def format_table(scan: DicomScan) -> str:
     return "\n".join([*lines, footer])
 
 
+def screen_safe(scan: dict[str, Any]) -> dict[str, Any]:
+    """The scan's JSON with the files set aside counted by reason instead of named.
+
+    File names often hold a patient's name or a date; they are not shown (descriptions are
+    already cleaned by :func:`bcl_core.io.descriptors.clean_description`).
+
+    Examples
+    --------
+    >>> screen_safe({"skipped": [{"file": "DOE_JANE.txt", "reason": "not DICOM"}]})
+    {'skipped': [{'reason': 'not DICOM', 'count': 1}]}
+    """
+    counts = Counter(entry["reason"] for entry in scan.get("skipped", []))
+    return {**scan, "skipped": [{"reason": reason, "count": count}
+                                for reason, count in sorted(counts.items())]}
+
+
 def run(args: argparse.Namespace) -> int:
     """Inspect ``args.path``; returns the exit code."""
     scan = inspect_input(args.path)
@@ -75,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         reasons = "; ".join(f"{info.label}: {info.unfit_reason}" for info in scan.series)
         raise SeriesError(f"No image series in {args.path} can be read ({reasons}).")
     if args.json:
-        sys.stdout.write(json.dumps(scan.to_dict(), indent=2) + "\n")
+        sys.stdout.write(json.dumps(screen_safe(scan.to_dict()), indent=2) + "\n")
     else:
         sys.stdout.write(format_table(scan) + "\n")
     return 0

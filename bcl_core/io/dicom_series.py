@@ -37,6 +37,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from bcl_core.io.descriptors import clean_description
 from bcl_core.io.dicom_headers import SliceHeader
 from bcl_core.volume import Plane, plane_of_normal
 
@@ -466,7 +467,7 @@ def assess_series(index: int, slices: Sequence[SliceHeader],
         index=index,
         key=_key(ordered, index),
         modality=first.modality,
-        description=first.series_description,
+        description=clean_description(first.series_description),  # no ward or date on screen
         series_number=first.series_number,
         plane=plane,
         rows=first.rows,
