@@ -78,11 +78,17 @@ def _users_tab() -> None:
     _show_new_password()
     with st.form("create_user"):
         username = st.text_input("Username", key="new_username")
-        role = st.selectbox("Role", [r.value for r in Role], key="new_user_role",
+        # No default: a coordinator account must never be created by leaving the form as is.
+        role = st.selectbox("Role", [r.value for r in Role], key="new_user_role", index=None,
+                            placeholder="Choose the role of this account",
                             format_func=lambda r: r.replace("_", " "))
         identity = st.text_input("Organisation e-mail (single sign-on; leave empty for a "
                                  "password account)", key="new_user_identity")
         if st.form_submit_button("Create account"):
+            if role is None:
+                st.error("Choose the account's role (reader, reference reader, adjudicator or "
+                         "coordinator), then create it.")
+                return
             created = session.call(create_user, username, role, identity.strip() or None)
             if created is not None and created.one_time_password:
                 st.session_state[session.NEW_PASSWORD_SHOWN] = (created.username,

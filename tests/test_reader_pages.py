@@ -184,6 +184,7 @@ def test_coordinator_creates_an_account_and_sees_its_one_time_password_once(stud
     app = _app(ADMIN_PAGE)
     _login(app, "coordinator")
     app.text_input(key="new_username").input("newreader")
+    app.selectbox(key="new_user_role").set_value("reader")
     next(b for b in app.button if b.label == "Create account").click().run()
     assert not app.exception
     assert any("One-time password for newreader" in s.value for s in app.success)
@@ -192,6 +193,39 @@ def test_coordinator_creates_an_account_and_sees_its_one_time_password_once(stud
     assert not app.code  # shown once
     users = app.dataframe[0].value
     assert "newreader" in set(users["username"])
+    assert users.set_index("username").loc["newreader", "role"] == "reader"
+
+
+def test_a_new_account_has_no_default_role_and_needs_one(study_world):
+    # Issue 16: the role used to default to coordinator.
+    app = _app(ADMIN_PAGE)
+    _login(app, "coordinator")
+    assert app.selectbox(key="new_user_role").value is None
+    app.text_input(key="new_username").input("newcomer")
+    next(b for b in app.button if b.label == "Create account").click().run()
+    assert not app.exception
+    assert any("Choose the account's role" in e.value for e in app.error)
+    assert not app.code  # no one-time password: nothing was created
+    from bcl_core.study import list_users
+
+    names = {u.username for u in list_users(study_world.db, study_world.token("coordinator"))}
+    assert "newcomer" not in names
+
+
+def test_the_login_form_names_its_client_for_the_login_budget(study_world, monkeypatch):
+    from pages.components import study_session
+
+    seen = []
+    real_login = study_session.login
+
+    def recording_login(db, username, password, client_key=None):
+        seen.append(client_key)
+        return real_login(db, username, password, client_key=client_key)
+
+    monkeypatch.setattr(study_session, "login", recording_login)
+    app = _app(READER_PAGE)
+    _login(app, "reader")
+    assert seen == ["local"]  # AppTest, like a browser on this computer, has no remote address
 
 
 def test_admin_tabs_render_with_reads_labels_and_predictions(study_world):
@@ -246,6 +280,7 @@ def test_coordinator_links_an_account_to_the_organisation_login(study_world):
     app = _app(ADMIN_PAGE)
     _login(app, "coordinator")
     app.text_input(key="new_username").input("sso.ann")
+    app.selectbox(key="new_user_role").set_value("adjudicator")
     app.text_input(key="new_user_identity").input("ann@hospital.example")
     next(b for b in app.button if b.label == "Create account").click().run()
     assert not app.exception and not app.code  # no password to show

@@ -21,7 +21,7 @@ from bcl_core.study import (
     login_external,
     logout,
 )
-from bcl_core.study.constants import MIN_PASSWORD_LENGTH, Role
+from bcl_core.study.constants import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, Role
 from bcl_core.study.db import resolve_location
 from bcl_core.study.views import StudyInfo
 
@@ -110,16 +110,27 @@ def _sso_login() -> bool:
     return True
 
 
+def client_key() -> str:
+    """This browser's client for the failed-login budget: its remote address (``local`` when
+    the app is opened on this computer). Kept in server memory only."""
+    try:
+        address = st.context.ip_address
+    except Exception:  # noqa: BLE001 - no request context (e.g. a bare script run)
+        address = None
+    return address if isinstance(address, str) and address else "local"
+
+
 def _login_form() -> None:
     if _sso_login():
         st.rerun()
     with st.form("study_login"):
         username = st.text_input("Username", key="study_login_username")
-        password = st.text_input("Password", type="password", key="study_login_password")
+        password = st.text_input("Password", type="password", key="study_login_password",
+                                 max_chars=MAX_PASSWORD_LENGTH)
         submitted = st.form_submit_button("Log in")
     if submitted:
         try:
-            result = login(get_database(), username, password)
+            result = login(get_database(), username, password, client_key=client_key())
         except BCLError as exc:
             st.error(str(exc))
             return
@@ -130,13 +141,17 @@ def _login_form() -> None:
 
 
 def _change_password_form() -> None:
-    st.info("Welcome. Replace your one-time password with one of your own "
-            f"(at least {MIN_PASSWORD_LENGTH} characters).")
+    st.info("Welcome. Replace your one-time password with one of your own: "
+            f"{MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters, not a common or easily "
+            "guessed one (a few unrelated words work well). Changing it ends your other "
+            "sessions.")
     with st.form("study_new_password"):
-        old = st.text_input("One-time password", type="password", key="study_old_password")
-        new = st.text_input("New password", type="password", key="study_new_password_1")
+        old = st.text_input("One-time password", type="password", key="study_old_password",
+                            max_chars=MAX_PASSWORD_LENGTH)
+        new = st.text_input("New password", type="password", key="study_new_password_1",
+                            max_chars=MAX_PASSWORD_LENGTH)
         again = st.text_input("New password again", type="password",
-                              key="study_new_password_2")
+                              key="study_new_password_2", max_chars=MAX_PASSWORD_LENGTH)
         submitted = st.form_submit_button("Set password")
     if submitted:
         if new != again:
