@@ -13,6 +13,7 @@ from test_study_support import (
     BACKENDS,
     PASSWORD,
     activate,
+    add_cases,
     build_world,
     calls,
     database_factory,
@@ -23,6 +24,8 @@ from bcl_core.study import (
     adjudicate,
     adjudication_queue,
     allow_amendment,
+    assign_reader,
+    create_study,
     create_user,
     imrmc_input,
     labels_csv,
@@ -173,6 +176,21 @@ def test_the_same_seed_gives_the_same_order(make_db):
         os.remove(world.db.url.removeprefix("sqlite:///"))
     assert orders[0] == orders[1]
     assert len({tuple(o) for o in orders[0]}) > 1  # readers get different orders
+
+
+def test_a_random_study_seed_gives_reader_seeds_that_fit_an_integer_column(world,
+                                                                             monkeypatch):
+    # The largest seed create_study may draw; reader seeds were ~1e14, past PostgreSQL's
+    # INTEGER (-2**31 .. 2**31 - 1), so assigning failed there.
+    monkeypatch.setattr("bcl_core.study.studies.secrets.randbelow", lambda bound: bound - 1)
+    coordinator = world.token("coordinator")
+    study = create_study(world.db, coordinator, "Random order")
+    add_cases(world.db, study.study_id, 3)
+    assert assign_reader(world.db, coordinator, study.study_id, "reader") == 3
+    with world.db.read_session() as session:
+        seeds = list(session.scalars(select(Assignment.seed).where(
+            Assignment.study_id == study.study_id)))
+    assert len(seeds) == 1 and 0 <= seeds[0] <= 2**31 - 1
 
 
 def test_answers_lock_on_submit_and_amendment_is_audited(world):

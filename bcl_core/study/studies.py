@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from bcl_core.errors import ConflictError, NotFoundError, StudyError
 from bcl_core.study.access import ServiceContext, service
 from bcl_core.study.auth import check_username
-from bcl_core.study.constants import ALL_ROLES, Role
+from bcl_core.study.constants import ALL_ROLES, MAX_SEED, Role
 from bcl_core.study.models import Assignment, Case, Read, ReferenceRead, Study, User
 from bcl_core.study.validation import clean_text
 from bcl_core.study.views import Progress, StudyInfo
@@ -44,6 +44,15 @@ def get_assignment(session: Session, study_id: int, user_id: int) -> Assignment:
 def case_order(assignment: Assignment) -> list[int]:
     """The stored reading order (case ids) of an assignment."""
     return [int(case_id) for case_id in json.loads(assignment.case_order)]
+
+
+def assignment_seed(order_seed: int, user_id: int) -> int:
+    """A reader's own order seed, from the study's seed and the reader's id.
+
+    Kept within :data:`MAX_SEED` so that it fits the INTEGER column on PostgreSQL (32-bit);
+    below that it is ``order_seed * 100003 + user_id`` as before, so stored orders stay valid.
+    """
+    return (order_seed * 100_003 + user_id) % (MAX_SEED + 1)
 
 
 def shuffled(case_ids: list[int], seed: int) -> list[int]:
@@ -101,7 +110,7 @@ def assign_reader(ctx: ServiceContext, study_id: int, username: str) -> int:
     case_ids = list(ctx.session.scalars(select(Case.id).where(Case.study_id == study.id)))
     if not case_ids:
         raise StudyError("The study has no cases yet; import cases first.")
-    seed = study.order_seed * 100_003 + user.id
+    seed = assignment_seed(study.order_seed, user.id)
     assignment = ctx.session.scalar(select(Assignment).where(
         Assignment.study_id == study.id, Assignment.user_id == user.id))
     if assignment is None:
