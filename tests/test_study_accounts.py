@@ -268,3 +268,17 @@ def test_one_time_password_flow_still_works_with_the_policy(world):
     first = login(world.db, "newbie", fresh.one_time_password, client_key="desk")
     with pytest.raises(StudyError, match="too easy to guess"):
         change_password(world.db, first.token, fresh.one_time_password, "newbie12345")
+
+
+def test_a_password_pause_does_not_shut_out_the_organisation_login(world, clock):
+    from bcl_core.study import login_external
+
+    create_user(world.db, world.token("coordinator"), "sso.ann", Role.READER,
+                "ann@hospital.example")
+    for _ in range(6):  # a stranger guessing passwords pauses the account...
+        _fails(world.db, "sso.ann", "guessed wrong!", "stranger")
+    # ...but the organisation login does not use the password: the provider vouched for Ann.
+    assert login_external(world.db, "ann@hospital.example").username == "sso.ann"
+    set_active(world.db, world.token("coordinator"), "sso.ann", False)
+    with pytest.raises(AuthenticationError, match="No active study account"):
+        login_external(world.db, "ann@hospital.example")
