@@ -181,3 +181,12 @@ def test_login_and_tokens_with_broken_characters_fail_cleanly(world):
         list_studies(world.db, None)
     logout(world.db, LONE_SURROGATE)  # nothing to end, no error
     logout(world.db, None)
+
+
+def test_a_study_seed_must_fit_a_database_integer(world):
+    coordinator = world.token("coordinator")
+    with pytest.raises(StudyError, match="order seed must be between -2147483648 and 2147483647"):
+        create_study(world.db, coordinator, "Seed too large", "", 2**40)
+    with pytest.raises(StudyError, match="order seed must be a whole number"):
+        create_study(world.db, coordinator, "Seed as text", "", "7")
+    assert create_study(world.db, coordinator, "Negative seed", "", -5).name == "Negative seed"

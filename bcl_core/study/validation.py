@@ -214,7 +214,7 @@ def _check_one(name: str, kind: Any, value: object) -> None:
         if name.endswith("_id"):
             check_id(value, field)
         else:
-            check_whole_number(value, field, 0, MAX_SEED)
+            check_whole_number(value, field, -MAX_SEED - 1, MAX_SEED)
     elif kind is str:
         check_plain_text(value, field)
     elif kind is bool:
@@ -250,8 +250,8 @@ def _options(annotation: Any) -> tuple[Any, ...]:
 def check_argument(name: str, annotation: Any, value: object) -> None:
     """Check one service argument against its annotation.
 
-    Understood: ``int`` (an id when the name ends in ``_id``, otherwise a non-negative whole
-    number that fits the database), ``str``, ``bool``, ``float``, ``datetime`` (aware),
+    Understood: ``int`` (an id when the name ends in ``_id``, otherwise a whole number that
+    fits a 32-bit database INTEGER), ``str``, ``bool``, ``float``, ``datetime`` (aware),
     ``Path``, ``Mapping[...]``, ``Callable[...]``, their unions and ``None``. ``str`` in a union
     with other types (e.g. ``Role | str``) is only checked when the value is text. Other
     annotations are left to the service body.
