@@ -11,13 +11,15 @@ import streamlit as st
 from bcl_core import SYNTHETIC_NOTICE
 from bcl_core.errors import BCLError
 from bcl_core.evaluation.analysis import evaluate
-from bcl_core.evaluation.discovery import default_eval_root, find_prediction_sets
+from bcl_core.evaluation.discovery import EVAL_ROOT_ENV, find_prediction_sets
+from bcl_core.evaluation.display import display_tables
 from bcl_core.evaluation.figures_plotly import all_figures
 from bcl_core.evaluation.loading import assemble
-from bcl_core.evaluation.report import display_tables, render_html, tables_zip
+from bcl_core.evaluation.report import render_html, tables_zip
 from bcl_core.evaluation.scorers import EvaluationResult, EvaluationSettings
 from bcl_core.evaluation.tripod import tripod_rows
 from bcl_core.stats import DEFAULT_RESAMPLES, DEFAULT_SEED
+from bcl_core.stats.mrmc import COVARIANCE_NAMES
 
 #: Session-state keys of this page.
 RESULT_KEY = "evaluation_result"
@@ -36,10 +38,11 @@ def _inputs() -> tuple[object, object, object, str] | None:
     sets = find_prediction_sets()
     options = [SOURCE_SET, SOURCE_UPLOAD] if sets else [SOURCE_UPLOAD]
     if not sets:
+        # Never the server's path: it says nothing a clinician can act on and tells too much.
         st.info(
-            f"No prediction set found under {default_eval_root()} yet (a folder with predictions.csv "
-            "and labels.csv, optionally reads.csv). Upload the CSV files instead; formats are in "
-            "docs/evaluation.md."
+            f"No prediction set found in the server's evaluation folder yet (models/eval, or ${EVAL_ROOT_ENV}: "
+            "a folder with predictions.csv and labels.csv, optionally reads.csv). Upload the CSV files instead; "
+            "formats are in docs/evaluation.md."
         )
     source = st.radio("Data", options, key=SOURCE_KEY, horizontal=True)
     if source == SOURCE_SET:
@@ -55,23 +58,32 @@ def _inputs() -> tuple[object, object, object, str] | None:
 
 
 def _show(result: EvaluationResult) -> None:
-    tables = result.tables
     pretty = display_tables(result)
     figures = all_figures(result)
     st.subheader("Data")
-    st.dataframe(tables["description"], hide_index=True)
+    st.dataframe(pretty["description"], hide_index=True)
     st.subheader("Performance (estimate, 95% CI)")
     st.dataframe(pretty["performance"], hide_index=True)
-    tab_roc, tab_cal, tab_conf = st.tabs(["ROC", "Calibration", "Confusion matrices"])
+    tab_roc, tab_cal, tab_dca, tab_conf = st.tabs(["ROC", "Calibration", "Decision curves", "Confusion matrices"])
     with tab_roc:
         st.plotly_chart(figures["roc"])
-        if "operating_points" in tables:
-            st.dataframe(tables["operating_points"], hide_index=True)
+        if "operating_points" in pretty:
+            st.dataframe(pretty["operating_points"], hide_index=True)
     with tab_cal:
         st.plotly_chart(figures["calibration"])
-        st.dataframe(tables["calibration"], hide_index=True)
+        st.caption("Calibration slope 1 and intercept 0 mean calibrated; slope < 1: predictions too extreme; "
+                   "intercept < 0: predictions too high on average.")
+        st.dataframe(pretty["calibration"], hide_index=True)
+    with tab_dca:
+        st.caption("Net benefit of acting when the predicted risk is at least the threshold, against acting on "
+                   "everyone (treat all) or no one (treat none): a rule is worth using where it lies above both.")
+        st.plotly_chart(figures["decision_curve"])
+        st.dataframe(pretty["decision_curve"], hide_index=True)
     with tab_conf:
         st.plotly_chart(figures["confusion"])
+    if "subgroups" in pretty:
+        st.subheader("Subgroups (per site and per level)")
+        st.dataframe(pretty["subgroups"], hide_index=True)
     st.subheader("Tests and agreement")
     for name, title in (("auroc_tests", "Paired DeLong tests"), ("mrmc", "Model vs readers (Obuchowski-Rockette)"),
                         ("mcnemar", "McNemar, paired calls"), ("kappa_reference", "Kappa against the reference"),
@@ -97,12 +109,15 @@ def render() -> None:
     with st.expander("Settings"):
         n_resamples = st.number_input("Bootstrap resamples", 100, 10000, DEFAULT_RESAMPLES, step=100)
         seed = st.number_input("Seed", 0, 2**31 - 1, DEFAULT_SEED)
+        covariance = st.selectbox("AUROC covariance for the reader analysis (Obuchowski-Rockette)",
+                                  list(COVARIANCE_NAMES), format_func=COVARIANCE_NAMES.get)
     if chosen is not None and st.button("Evaluate", type="primary"):
         predictions, labels, reads, label = chosen
         try:
             with st.spinner("Computing statistics..."):
                 data = assemble(predictions, labels, reads)
-                st.session_state[RESULT_KEY] = evaluate(data, EvaluationSettings(n_resamples=int(n_resamples), seed=int(seed)))
+                st.session_state[RESULT_KEY] = evaluate(data, EvaluationSettings(
+                    n_resamples=int(n_resamples), seed=int(seed), mrmc_covariance=covariance))
         except BCLError as exc:
             st.session_state[RESULT_KEY] = None
             st.error(str(exc))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -77,3 +79,30 @@ def test_bad_upload_shows_error_not_traceback(monkeypatch: pytest.MonkeyPatch, t
     at.button[0].click().run()
     assert not at.exception
     assert any("missing column" in e.value for e in at.error)
+
+
+def test_no_sets_message_does_not_show_the_server_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    at = _app(monkeypatch, tmp_path / "missing")
+    assert at.info and not any(str(tmp_path) in i.value for i in at.info)
+
+
+def test_every_number_on_the_page_is_formatted(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, example) -> None:
+    # Issue 22: prevalence_lo showed as 0.00000000000000002. Every table cell shows at most 3
+    # decimals, except p-values (3 significant digits, "<0.001" below).
+    folder = tmp_path / "set"
+    folder.mkdir()
+    example.predictions.to_csv(folder / "predictions.csv", index=False)
+    example.labels.assign(site=["A", "B"] * 40).to_csv(folder / "labels.csv", index=False)
+    example.reads.to_csv(folder / "reads.csv", index=False)
+    at = _app(monkeypatch, tmp_path)
+    _set_bootstrap(at, 100)
+    at.button[0].click().run()
+    assert not at.exception
+    long_decimals = re.compile(r"\d\.\d{4,}|e-\d")
+    shown = [frame.value for frame in at.dataframe]
+    assert len(shown) >= 8
+    for frame in shown:
+        table = pd.DataFrame(frame).drop(columns=["p", "p_exact", "p_mid"], errors="ignore")
+        bad = [v for v in table.to_numpy().ravel() if long_decimals.search(str(v))]
+        assert not bad, (list(table.columns), bad[:3])
+    assert any("prevalence (95% CI)" in pd.DataFrame(f.value).columns for f in at.dataframe)

@@ -37,6 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "(default: bcl_core.stats.DEFAULT_RESAMPLES)")
     parser.add_argument("--seed", type=int, default=None,
                         help="bootstrap seed (default: bcl_core.stats.DEFAULT_SEED)")
+    parser.add_argument("--mrmc-covariance", default="delong", metavar="{delong,jackknife}",
+                        help="AUROC covariance of the Obuchowski-Rockette model-vs-readers analyses "
+                             "(default: delong; jackknife as OR-DBM MRMC and RJafroc)")
     parser.add_argument("--no-png", action="store_true", help="skip the matplotlib PNG figures")
     parser.set_defaults(func=run)
 
@@ -44,16 +47,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the evaluation; exit 0 on success (errors surface as BCLError, exit 2)."""
     start = time.perf_counter()
+    from bcl_core.errors import EvaluationInputError
     from bcl_core.evaluation.analysis import evaluate
     from bcl_core.evaluation.loading import assemble
     from bcl_core.evaluation.report import write_report
     from bcl_core.evaluation.scorers import EvaluationSettings
     from bcl_core.stats import DEFAULT_RESAMPLES, DEFAULT_SEED
+    from bcl_core.stats.mrmc import COVARIANCE_METHODS
 
+    if args.mrmc_covariance not in COVARIANCE_METHODS:
+        raise EvaluationInputError(f"--mrmc-covariance must be one of {', '.join(COVARIANCE_METHODS)}, "
+                                   f"got {args.mrmc_covariance!r}.")
     resamples = DEFAULT_RESAMPLES if args.bootstrap is None else args.bootstrap
     seed = DEFAULT_SEED if args.seed is None else args.seed
     data = assemble(args.pred, args.labels, args.reads)
-    result = evaluate(data, EvaluationSettings(n_resamples=resamples, seed=seed))
+    result = evaluate(data, EvaluationSettings(n_resamples=resamples, seed=seed,
+                                                    mrmc_covariance=args.mrmc_covariance))
     report = write_report(result, args.out, pngs=not args.no_png)
     sys.stdout.write(
         f"{report} ({len(data.case_ids)} cases, {len(data.reader_ids)} readers, "

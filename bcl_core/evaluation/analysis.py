@@ -13,6 +13,7 @@ import pandas as pd
 
 from bcl_core.errors import StatsError
 from bcl_core.evaluation import schema
+from bcl_core.evaluation.decision_curves import model_decision_rows
 from bcl_core.evaluation.loading import EvaluationData
 from bcl_core.evaluation.readers import reader_tables
 from bcl_core.evaluation.scorers import (
@@ -22,11 +23,13 @@ from bcl_core.evaluation.scorers import (
     merge_rows,
     scorer_rows,
 )
+from bcl_core.evaluation.subgroups import subgroup_rows
 from bcl_core.stats import (
     auroc_ci,
     calibration_summary,
     delong_test,
     fixed_sensitivity_point,
+    recalibration,
     wilson_ci,
     youden_point,
 )
@@ -50,7 +53,7 @@ def _description(data: EvaluationData, settings: EvaluationSettings) -> pd.DataF
 
 
 def _model_extras(data: EvaluationData, settings: EvaluationSettings, notes: list[str]) -> Rows:
-    """Operating points, calibration, reliability curves and model-vs-oracle tests per type."""
+    """Operating points, calibration (with slope and intercept), reliability curves and model-vs-oracle tests."""
     out: Rows = {"operating_points": [], "calibration": [], "reliability": [], "auroc_tests": []}
     for t in schema.TYPES:
         y = data.labels[t].to_numpy()
@@ -62,7 +65,14 @@ def _model_extras(data: EvaluationData, settings: EvaluationSettings, notes: lis
         except StatsError as exc:
             notes.append(f"operating points on {t} not computed: {exc}")
         cal = calibration_summary(y, probs, settings.calibration_bins)
-        out["calibration"].append({"scorer": schema.MODEL, "type": t, "ece": cal.ece, "brier": cal.brier, "n_bins": settings.calibration_bins})
+        row = {"scorer": schema.MODEL, "type": t, "ece": cal.ece, "brier": cal.brier, "n_bins": settings.calibration_bins}
+        try:
+            fit = recalibration(y, probs, settings.level)
+            row |= {"slope": fit.slope, "slope_lo": fit.slope_lo, "slope_hi": fit.slope_hi, "intercept": fit.intercept,
+                    "intercept_lo": fit.intercept_lo, "intercept_hi": fit.intercept_hi}
+        except StatsError as exc:
+            notes.append(f"calibration slope and intercept on {t} not computed: {exc}")
+        out["calibration"].append(row)
         for pred, obs, count in zip(cal.mean_predicted, cal.observed_frequency, cal.bin_counts, strict=True):
             out["reliability"].append({"scorer": schema.MODEL, "type": t, "mean_predicted": pred, "observed_frequency": obs, "n_cases": int(count)})
         if data.oracle is not None:
@@ -105,8 +115,10 @@ def evaluate(data: EvaluationData, settings: EvaluationSettings | None = None) -
             except StatsError as exc:
                 result.notes.append(f"oracle AUROC on {t} not computed: {exc}")
     merge_rows(rows, _model_extras(data, settings, result.notes))
+    merge_rows(rows, model_decision_rows(data))
     if data.reads is not None:
         merge_rows(rows, reader_tables(data, settings, result.notes))
+    merge_rows(rows, subgroup_rows(data, settings, result.notes))
     result.tables["description"] = _description(data, settings)
     for name, items in rows.items():
         if items:  # a table with no rows (e.g. no oracle, no reads) is left out, not written empty

@@ -9,18 +9,21 @@ import pandas as pd
 from sklearn.metrics import roc_curve
 
 from bcl_core.evaluation import schema
+from bcl_core.evaluation.decision_curves import TREAT_ALL, TREAT_NONE
 from bcl_core.evaluation.scorers import EvaluationResult
 
-FIGURE_NAMES: tuple[str, ...] = ("roc", "calibration", "confusion")
+FIGURE_NAMES: tuple[str, ...] = ("roc", "calibration", "confusion", "decision_curve")
 #: Titles and (x, y) axis labels, shared by both renderers.
 FIGURE_TITLES: dict[str, str] = {
     "roc": "ROC curves (points: binary calls)",
     "calibration": "Calibration (reliability curves)",
     "confusion": "Model confusion matrices (rows: reference, columns: call)",
+    "decision_curve": "Decision curves (net benefit; act when the risk is at least the threshold)",
 }
 AXIS_LABELS: dict[str, tuple[str, str]] = {
     "roc": ("1 - specificity", "sensitivity"),
     "calibration": ("mean predicted probability", "observed frequency"),
+    "decision_curve": ("threshold probability", "net benefit"),
 }
 CONFUSION_TICKS: tuple[tuple[str, str], tuple[str, str]] = (("call 0", "call 1"), ("reference 0", "reference 1"))
 
@@ -92,4 +95,22 @@ def confusion_panels(result: EvaluationResult, scorer: str = schema.MODEL) -> di
     for t in schema.TYPES:
         row = table[(table["scorer"] == scorer) & (table["type"] == t)].iloc[0]
         panels[t] = np.array([[row["tn"], row["fp"]], [row["fn"], row["tp"]]], dtype=int)
+    return panels
+
+
+def decision_panels(result: EvaluationResult) -> dict[str, tuple[list[Curve], tuple[float, float]]]:
+    """Per type: net-benefit curves (model, readers' calls, treat all, treat none) and a y range.
+
+    The range runs from a little below 0 to a little above the prevalence (the most any rule can
+    gain), so the steep fall of "treat all" at high thresholds does not flatten the rest.
+    """
+    table = result.tables["decision_curve"]
+    panels = {}
+    for t in schema.TYPES:
+        rows = table[table["type"] == t]
+        curves = [Curve(str(scorer), group["threshold"].to_numpy(), group["net_benefit"].to_numpy(),
+                        dashed=scorer in (TREAT_ALL, TREAT_NONE))
+                  for scorer, group in rows.groupby("scorer", sort=False)]
+        prevalence = float(result.data.labels[t].mean())
+        panels[t] = (curves, (-0.05 - 0.1 * prevalence, max(prevalence * 1.15, 0.05)))
     return panels

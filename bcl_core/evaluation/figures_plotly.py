@@ -12,6 +12,7 @@ from bcl_core.evaluation.figure_data import (
     FIGURE_TITLES,
     calibration_panels,
     confusion_panels,
+    decision_panels,
     roc_panels,
 )
 from bcl_core.evaluation.scorers import EvaluationResult
@@ -76,6 +77,21 @@ def confusion_figure(result: EvaluationResult) -> go.Figure:
     return fig
 
 
+def decision_curve_figure(result: EvaluationResult) -> go.Figure:
+    """Net benefit against threshold probability per type: model, readers' calls, treat all / none."""
+    fig = _grid(FIGURE_TITLES["decision_curve"])
+    xlabel, ylabel = AXIS_LABELS["decision_curve"]
+    for t, (curves, y_range) in decision_panels(result).items():
+        row, col = (v + 1 for v in _GRID[t])
+        for curve in curves:
+            fig.add_trace(go.Scatter(x=curve.x, y=curve.y, mode="lines", name=f"{t}: {curve.label}",
+                                     line={"dash": "dash" if curve.dashed else "solid"}), row=row, col=col)
+        fig.update_xaxes(title_text=xlabel, range=[0, 1], row=row, col=col)
+        fig.update_yaxes(title_text=ylabel, range=list(y_range), row=row, col=col)
+    return fig
+
+
 def all_figures(result: EvaluationResult) -> dict[str, go.Figure]:
     """Every report figure by name (the names of :data:`figure_data.FIGURE_NAMES`)."""
-    return {"roc": roc_figure(result), "calibration": calibration_figure(result), "confusion": confusion_figure(result)}
+    return {"roc": roc_figure(result), "calibration": calibration_figure(result), "confusion": confusion_figure(result),
+            "decision_curve": decision_curve_figure(result)}

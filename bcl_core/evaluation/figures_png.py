@@ -17,6 +17,7 @@ from bcl_core.evaluation.figure_data import (  # noqa: E402
     FIGURE_TITLES,
     calibration_panels,
     confusion_panels,
+    decision_panels,
     roc_panels,
 )
 from bcl_core.evaluation.scorers import EvaluationResult  # noqa: E402
@@ -79,11 +80,27 @@ def _confusion(result: EvaluationResult) -> Figure:
     return fig
 
 
+def _decision_curve(result: EvaluationResult) -> Figure:
+    fig, panels = _grid(FIGURE_TITLES["decision_curve"])
+    xlabel, ylabel = AXIS_LABELS["decision_curve"]
+    for t, (curves, y_range) in decision_panels(result).items():
+        ax = panels[t]
+        for curve in curves:
+            ax.plot(curve.x, curve.y, linestyle="--" if curve.dashed else "-", linewidth=1.2, label=curve.label)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(*y_range)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize=7, loc="upper right")
+    return fig
+
+
 def write_pngs(result: EvaluationResult, out_dir: Path) -> dict[str, Path]:
-    """Write ``roc.png``, ``calibration.png`` and ``confusion.png`` into ``out_dir``."""
+    """Write ``roc.png``, ``calibration.png``, ``confusion.png`` and ``decision_curve.png`` into ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = {}
-    for name, draw in (("roc", _roc), ("calibration", _calibration), ("confusion", _confusion)):
+    for name, draw in (("roc", _roc), ("calibration", _calibration), ("confusion", _confusion),
+                       ("decision_curve", _decision_curve)):
         fig = draw(result)
         fig.tight_layout()
         path = out_dir / f"{name}.png"

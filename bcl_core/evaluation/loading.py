@@ -41,6 +41,9 @@ class EvaluationData:
     reads
         Long reads table restricted to these cases, ``type`` normalised to ``type1..type4``;
         ``None`` without reads.
+    strata
+        The optional labels.csv columns ``site`` and ``level`` that were present (text, same
+        index), for the per-site and per-level breakdowns; ``None`` when neither was.
     """
 
     case_ids: tuple[str, ...]
@@ -49,6 +52,7 @@ class EvaluationData:
     calls: pd.DataFrame
     oracle: pd.DataFrame | None
     reads: pd.DataFrame | None
+    strata: pd.DataFrame | None = None
 
     @property
     def reader_ids(self) -> tuple[str, ...]:
@@ -123,6 +127,36 @@ def load_predictions(source: TableSource) -> tuple[pd.DataFrame, pd.DataFrame]:
     probs = probs.set_axis(list(schema.TYPES), axis=1).set_axis(index)
     calls = calls.astype(int).set_axis(list(schema.TYPES), axis=1).set_axis(index)
     return probs, calls
+
+
+def load_strata(source: TableSource) -> pd.DataFrame | None:
+    """The optional ``site`` / ``level`` columns of labels.csv as text, indexed by case.
+
+    Returns
+    -------
+    DataFrame or None
+        Only the columns present; ``None`` when neither is.
+
+    Raises
+    ------
+    EvaluationInputError
+        A present column with empty cells (a breakdown would silently lose those cases).
+    """
+    name = "labels.csv"
+    frame = _read_csv(source, name)
+    present = [c for c in schema.STRATA_COLUMNS if c in frame.columns]
+    if not present or schema.CASE_ID not in frame.columns:
+        return None
+    frame = _indexed(frame, name)
+    strata = frame[present].astype("string").apply(lambda column: column.str.strip())
+    for column in present:
+        empty = strata[column].isna() | (strata[column] == "")
+        if empty.any():
+            cases = ", ".join(strata.index[empty.to_numpy()][:5])
+            raise EvaluationInputError(
+                f"{name}: column {column} is empty for case(s) {cases}; fill it in for every case or drop the column."
+            )
+    return strata.astype(str)
 
 
 def load_labels(source: TableSource) -> tuple[pd.DataFrame, pd.DataFrame | None]:
@@ -211,6 +245,7 @@ def assemble(
     """
     probs, calls = load_predictions(predictions)
     truth, oracle = load_labels(labels)
+    strata = load_strata(labels)
     only_pred = probs.index.difference(truth.index)
     only_truth = truth.index.difference(probs.index)
     if len(only_pred) or len(only_truth):
@@ -241,6 +276,7 @@ def assemble(
         calls=calls.loc[order],
         oracle=oracle,
         reads=read_table,
+        strata=None if strata is None else strata.loc[order],
     )
 
 

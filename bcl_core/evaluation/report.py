@@ -17,12 +17,16 @@ import plotly.offline
 
 from bcl_core import SYNTHETIC_NOTICE, __version__
 from bcl_core.errors import EvaluationInputError
+from bcl_core.evaluation.display import display_tables
 from bcl_core.evaluation.figures_plotly import all_figures
 from bcl_core.evaluation.figures_png import write_pngs
-from bcl_core.evaluation.formatting import format_estimate, format_p, metrics_wide
+from bcl_core.evaluation.formatting import format_table
 from bcl_core.evaluation.scorers import EvaluationResult
 from bcl_core.evaluation.tripod import NOT_COVERED, tripod_rows
 from bcl_core.io.csv_safe import escape_frame
+from bcl_core.stats.mrmc import COVARIANCE_NAMES
+
+__all__ = ["display_tables", "methods_text", "render_html", "tables_zip", "write_report"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +39,7 @@ h2{border-bottom:2px solid #444;padding-bottom:.2em}"""
 def methods_text(result: EvaluationResult) -> list[str]:
     """The Methods paragraph items, stating every setting used."""
     s = result.settings
+    covariance = COVARIANCE_NAMES.get(s.mrmc_covariance, s.mrmc_covariance)
     return [
         f"Proportions (sensitivity, specificity, accuracy, precision) with {s.level:.0%} Wilson score intervals; "
         f"F1 with a stratified percentile bootstrap (B = {s.n_resamples}, seed {s.seed}).",
@@ -44,54 +49,37 @@ def methods_text(result: EvaluationResult) -> list[str]:
         "specificity (negative cases) of model vs reader calls.",
         "Cohen's kappa, linear weights, of each scorer's calls against the reference (for 0/1 calls this equals "
         "unweighted kappa); reader-vs-reader kappa on calls and on confidence binned into 5 levels "
-        "(linear and quadratic weights); Wald intervals from the Fleiss-Cohen-Everitt asymptotic SE. "
-        f"Fleiss' kappa across readers with a case-bootstrap interval (B = {s.n_resamples}).",
-        "Model vs readers: Obuchowski-Rockette analysis with DeLong covariances and Hillis (2007) denominator "
-        "degrees of freedom, readers and cases random; the model enters as a second test whose scores are the "
-        "same for every reader, so the test is model AUROC minus reader-averaged AUROC.",
+        "(linear and quadratic weights spaced on the declared scale, levels nobody used included); Wald intervals "
+        f"from the Fleiss-Cohen-Everitt asymptotic SE. Fleiss' kappa across readers with a case-bootstrap interval "
+        f"(B = {s.n_resamples}); replicates without a defined kappa are dropped and counted, and the interval is "
+        f"flagged unreliable when they exceed {(1 - s.level) / 2:.1%} of B (one tail of the interval).",
+        f"Model vs readers: Obuchowski-Rockette analysis with {covariance} covariances of the AUROCs, in three "
+        "settings: random readers and random cases (F test, Hillis 2007 denominator degrees of freedom; the claim "
+        "generalises to other readers and cases), fixed readers and random cases (chi-square test; these readers "
+        "only), random readers and fixed cases (F test of the test x reader ANOVA; these cases only). The model "
+        "enters as a second test whose scores are the same for every reader, so the test is model AUROC minus "
+        "reader-averaged AUROC. Reader-averaged AUROC intervals are truncated to [0, 1].",
         f"Operating points: Youden's J and the highest threshold reaching sensitivity >= {s.target_sensitivity:g}. "
         f"Calibration: reliability curve and expected calibration error over {s.calibration_bins} equal-width bins; "
-        "Brier score. Significance at p < 0.05, no correction for multiplicity.",
+        "Brier score; calibration slope (logistic regression of the outcome on the predicted log-odds) and "
+        "calibration-in-the-large intercept (the same with the log-odds as offset), Wald intervals.",
+        "Decision curves (Vickers & Elkin 2006): net benefit TP/n - FP/n x pt/(1 - pt) against the threshold "
+        "probability pt, for the model (act when its probability >= pt), each reader's binary calls (on the cases "
+        "that reader read), treat all and treat none.",
+        "Subgroups: where labels.csv has site and/or level columns, the model's AUROC (DeLong CI) and "
+        "sensitivity and specificity (Wilson CI) per site and per vertebral level, descriptive only. "
+        "Significance at p < 0.05, no correction for multiplicity.",
     ]
 
 
-def _table_html(frame: pd.DataFrame) -> str:
+def _table_html(frame: pd.DataFrame | None) -> str:
     if frame is None or frame.empty:
         return "<p><em>not available for this input</em></p>"
-    return frame.to_html(index=False, border=0, float_format=lambda v: f"{v:.4g}", na_rep="n/a")
-
-
-def display_tables(result: EvaluationResult) -> dict[str, pd.DataFrame]:
-    """Display versions of the tables (estimates with intervals in one cell, p formatted)."""
-    t = result.tables
-    pretty: dict[str, pd.DataFrame] = {}
-    pretty["performance"] = metrics_wide(t.get("metrics", pd.DataFrame()), t.get("auroc"))
-    if "auroc_tests" in t:
-        pretty["auroc_tests"] = t["auroc_tests"].assign(p=t["auroc_tests"]["p"].map(format_p))
-    if "mcnemar" in t:
-        pretty["mcnemar"] = t["mcnemar"].assign(p_exact=t["mcnemar"]["p_exact"].map(format_p),
-                                                p_mid=t["mcnemar"]["p_mid"].map(format_p))
-    for name in ("kappa_reference", "kappa_readers", "fleiss"):
-        if name in t:
-            frame = t[name]
-            cell = [format_estimate(k, lo, hi) for k, lo, hi in zip(frame["kappa"], frame["lo"], frame["hi"], strict=True)]
-            pretty[name] = frame.drop(columns=["kappa", "lo", "hi"]).assign(kappa=cell)
-    if "mrmc" in t:
-        m = t["mrmc"]
-        pretty["mrmc"] = pd.DataFrame({
-            "type": m["type"], "n_cases": m["n_cases"], "n_readers": m["n_readers"],
-            "model AUROC": m["model_auc"].map(lambda v: f"{v:.3f}"),
-            "readers' mean AUROC": [format_estimate(v, lo, hi) for v, lo, hi in zip(m["readers_mean_auc"], m["readers_lo"], m["readers_hi"], strict=True)],
-            "model - readers": [format_estimate(v, lo, hi) for v, lo, hi in zip(m["difference"], m["lo"], m["hi"], strict=True)],
-            "F (1, ddf)": [f"{f:.2f} (1, {d:.1f})" for f, d in zip(m["f"], m["ddf"], strict=True)],
-            "p": m["p"].map(format_p),
-        })
-    return pretty
+    return frame.to_html(index=False, border=0, na_rep="n/a")
 
 
 def render_html(result: EvaluationResult, png_names: tuple[str, ...] = ()) -> str:
-    """The report as one self-contained HTML string."""
-    t = result.tables
+    """The report as one self-contained HTML string (every number formatted, see :mod:`display`)."""
     pretty = display_tables(result)
     figures = all_figures(result)
     parts = [
@@ -102,22 +90,33 @@ def render_html(result: EvaluationResult, png_names: tuple[str, ...] = ()) -> st
         f"<p>bcl {__version__}; {len(result.data.case_ids)} cases; "
         f"{len(result.data.reader_ids)} reader(s); oracle probabilities: {'yes' if result.data.oracle is not None else 'no'}.</p>",
         "<h2>Methods</h2><ul>" + "".join(f"<li>{html.escape(m)}</li>" for m in methods_text(result)) + "</ul>",
-        "<h2>Data</h2>", _table_html(t.get("description")),
+        "<h2>Data</h2>", _table_html(pretty.get("description")),
         "<h2>Performance</h2><p>Estimate (95% CI) per type and scorer.</p>", _table_html(pretty.get("performance")),
         "<h2>Discrimination</h2>", figures["roc"].to_html(full_html=False, include_plotlyjs=False),
         "<h3>Paired DeLong tests</h3>", _table_html(pretty.get("auroc_tests")),
-        "<h3>Operating points (model)</h3>", _table_html(t.get("operating_points")),
+        "<h3>Operating points (model)</h3>", _table_html(pretty.get("operating_points")),
         "<h2>Confusion matrices</h2>", figures["confusion"].to_html(full_html=False, include_plotlyjs=False),
-        _table_html(t.get("confusion")),
+        _table_html(format_table(result.tables["confusion"]) if "confusion" in result.tables else None),
         "<h2>Calibration</h2>", figures["calibration"].to_html(full_html=False, include_plotlyjs=False),
-        _table_html(t.get("calibration")),
-        "<h2>Agreement</h2><h3>Kappa against the reference standard</h3>", _table_html(pretty.get("kappa_reference")),
+        "<p>Calibration slope 1 and intercept 0 mean calibrated; slope < 1: predictions too extreme; "
+        "intercept < 0: predictions too high on average.</p>",
+        _table_html(pretty.get("calibration")),
+        "<h2>Decision curves</h2>",
+        "<p>Net benefit of acting (e.g. changing the cement technique) when the predicted risk is at least the "
+        "threshold probability, against acting on everyone (treat all) or no one (treat none). A rule is worth "
+        "using at the thresholds where its curve lies above both. Full table: tables/decision_curve.csv.</p>",
+        figures["decision_curve"].to_html(full_html=False, include_plotlyjs=False),
+        _table_html(pretty.get("decision_curve")),
     ]
+    if "subgroups" in pretty:
+        parts += ["<h2>Subgroups (per site and per level)</h2>", _table_html(pretty["subgroups"])]
+    parts += ["<h2>Agreement</h2><h3>Kappa against the reference standard</h3>", _table_html(pretty.get("kappa_reference"))]
     if result.data.reads is not None:
         parts += [
             "<h3>Reader vs reader</h3>", _table_html(pretty.get("kappa_readers")),
             "<h3>Fleiss' kappa across readers (calls)</h3>", _table_html(pretty.get("fleiss")),
-            "<h2>Model vs readers</h2><h3>Obuchowski-Rockette (random readers and cases)</h3>", _table_html(pretty.get("mrmc")),
+            "<h2>Model vs readers</h2><h3>Obuchowski-Rockette: random readers and cases, fixed readers, fixed cases</h3>",
+            _table_html(pretty.get("mrmc")),
             "<h3>McNemar, paired calls</h3>", _table_html(pretty.get("mcnemar")),
         ]
     if result.notes:

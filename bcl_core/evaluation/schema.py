@@ -26,6 +26,11 @@ READ_COLUMNS: tuple[str, ...] = ("reader_id", CASE_ID, "type", "call", "confiden
 CONFIDENCE_RANGE: tuple[float, float] = (0.0, 100.0)
 #: Reader confidence binned into an ordinal 5-point scale for weighted kappa between readers.
 CONFIDENCE_BIN_EDGES: tuple[float, ...] = (20.0, 40.0, 60.0, 80.0)
+#: The declared scales of the kappa analyses (weights are spaced on these, used or not).
+CALL_LEVELS: tuple[int, ...] = (0, 1)
+CONFIDENCE_LEVELS: tuple[int, ...] = tuple(range(len(CONFIDENCE_BIN_EDGES) + 1))
+#: Optional labels.csv columns the report breaks results down by (centre; vertebral level).
+STRATA_COLUMNS: tuple[str, ...] = ("site", "level")
 
 #: Names of the scorers in every table.
 MODEL = "model"

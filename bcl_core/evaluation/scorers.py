@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from bcl_core.errors import StatsError
+from bcl_core.evaluation import schema
 from bcl_core.evaluation.loading import EvaluationData
 from bcl_core.stats import (
     DEFAULT_RESAMPLES,
@@ -40,6 +41,8 @@ class EvaluationSettings:
     seed: int = DEFAULT_SEED
     calibration_bins: int = 10
     target_sensitivity: float = 0.9
+    #: AUROC covariance of the Obuchowski-Rockette analyses: "delong" or "jackknife".
+    mrmc_covariance: str = "delong"
 
 
 @dataclass
@@ -80,7 +83,7 @@ def scorer_rows(
         except StatsError as exc:
             notes.append(f"AUROC of {scorer} on {type_name} not computed: {exc}")
     try:
-        kappa, lo, hi = kappa_ci(y, calls, "linear", settings.level)
+        kappa, lo, hi = kappa_ci(y, calls, "linear", settings.level, categories=schema.CALL_LEVELS)
         rows["kappa_reference"].append({**key, "weights": "linear", "kappa": kappa, "lo": lo, "hi": hi})
     except StatsError as exc:
         notes.append(f"kappa of {scorer} vs reference on {type_name} not computed: {exc}")

@@ -45,6 +45,8 @@ Factor = Literal["random", "fixed"]
 
 #: Covariance estimators of the AUROCs over cases, by name.
 COVARIANCE_METHODS = {"delong": delong_covariance, "jackknife": jackknife_covariance}
+#: How reports and the app name each covariance method.
+COVARIANCE_NAMES: dict[str, str] = {"delong": "DeLong", "jackknife": "jackknife (leave one case out)"}
 #: The (readers, cases) settings an analysis can take, in report order, with their names.
 ANALYSES: dict[tuple[str, str], str] = {
     ("random", "random"): "random readers, random cases",
