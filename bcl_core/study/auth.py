@@ -31,6 +31,7 @@ from bcl_core.study.constants import (
     LOGIN_BACKOFF_FIRST,
     LOGIN_BACKOFF_MAX,
     MAX_PASSWORD_LENGTH,
+    MAX_USERNAME_LENGTH,
     Role,
 )
 from bcl_core.study.db import StudyDatabase
@@ -71,9 +72,10 @@ def check_username(username: str) -> str:
         If the name has other characters or a bad length.
     """
     name = check_plain_text(username, "username").strip().lower()
-    if not 3 <= len(name) <= 64 or not set(name) <= _USERNAME_CHARS:
+    if not 3 <= len(name) <= MAX_USERNAME_LENGTH or not set(name) <= _USERNAME_CHARS:
         raise StudyError(
-            "A username needs 3-64 characters: lower-case letters, digits, '.', '_' or '-'."
+            f"A username needs 3-{MAX_USERNAME_LENGTH} characters: lower-case letters, digits, "
+            "'.', '_' or '-'."
         )
     return name
 

@@ -44,6 +44,8 @@ LOGIN_BACKOFF_MAX = timedelta(minutes=5)
 CLIENT_FAILED_LOGIN_BUDGET = 20
 GLOBAL_FAILED_LOGIN_BUDGET = 200
 LOGIN_BUDGET_WINDOW = timedelta(minutes=15)
+#: Longest username (the column holds 64 characters).
+MAX_USERNAME_LENGTH = 64
 #: Lifetime of a login session.
 SESSION_TTL = timedelta(hours=8)
 #: Shortest and longest password a user may choose (NIST SP 800-63B: allow at least 64; a cap
