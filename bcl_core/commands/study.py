@@ -39,6 +39,8 @@ from bcl_core.study import (
     reference_labels,
     study_progress,
 )
+from bcl_core.study.cases import ensure_study_key, protect_legacy_source_keys
+from bcl_core.study.keys import key_file_path, load_study_key
 
 USER_ENV = "BCL_STUDY_USER"
 PASSWORD_ENV = "BCL_STUDY_PASSWORD"
@@ -78,6 +80,14 @@ def _signed_in(
 
 def _init(args: argparse.Namespace) -> int:
     db = database_from_env()
+    had_key = load_study_key(db.root) is not None
+    key = ensure_study_key(db)
+    if not had_key:
+        _out(f"Study key created: {key_file_path(db.root)} (owner-only). Back it up apart from "
+             "the database: without it, source case ids no longer match imported cases.")
+    converted = db.run(lambda session: protect_legacy_source_keys(session, key), write=True)
+    if converted:
+        _out(f"Keyed the source hashes of {converted} case(s) imported by an older version.")
     created = bootstrap_coordinator(db, args.coordinator)
     _out(f"Study database ready ({db.dialect}). Coordinator {created.username}; one-time "
          f"password (shown once): {created.one_time_password}")
@@ -111,6 +121,9 @@ def _import(args: argparse.Namespace, db: StudyDatabase, token: str) -> int:
     report = import_cases(db, token, args.study, args.folder)
     _out(f"imported {len(report.imported)} case(s), {report.skipped_duplicates} already "
          "present")
+    if report.set_aside:
+        listed = ", ".join(f"{count} {reason}" for reason, count in report.set_aside)
+        _out(f"set aside (not stored; only CT and MR images are): {listed}")
     if args.labels:
         count = import_reference_labels(db, token, args.study, args.labels)
         _out(f"{count} reference label(s) set")

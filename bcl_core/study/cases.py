@@ -3,32 +3,48 @@
 A case folder is ``<case_id>/ct/*.dcm`` and ``<case_id>/mr/*.dcm`` (as ``bcl synth`` writes),
 optionally ``postop/`` with postoperative images for the reference readers. Every series passes
 through the foundation's PS3.15 Annex E de-identification (``bcl_core.io.deid``) before anything
-is stored. The case gets a study code (``C0001``...); its source folder name is kept only as a
-salted SHA-256, so reference labels and model predictions given by source case id can still be
-matched. Of ``truth.json`` only the target vertebra (its two points and level) is kept; labels,
-oracle probabilities and masks are never imported: they would unblind the readers.
+is stored; only CT and MR image objects are stored, anything else (PDF reports, structured
+reports ...) is set aside and counted in the import report. The case gets a study code
+(``C0001``...); its source folder name is kept only as HMAC-SHA-256 under the study key, which
+lives outside the database (:mod:`bcl_core.study.keys`), so reference labels and model
+predictions given by source case id can still be matched while the database alone reveals
+nothing. Of ``truth.json`` only the target vertebra (its two points and level) is kept; labels,
+oracle probabilities and masks are never imported: they would unblind the readers. Everything
+is written owner-only (folders 0700, files 0600); staging folders of killed imports are removed
+by the next import.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import hmac
 import json
 import logging
 import math
 import random
 import re
 import shutil
-import uuid
+from collections import Counter
 from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bcl_core.errors import ConflictError, InputError, NotFoundError
+from bcl_core.private_files import make_private_dir
 from bcl_core.study.access import ServiceContext, service
 from bcl_core.study.constants import REFERENCE_SERIES, Role
-from bcl_core.study.models import AuditEvent, Case, Study
+from bcl_core.study.db import StudyDatabase
+from bcl_core.study.keys import create_study_key, load_study_key, require_study_key
+from bcl_core.study.models import (
+    LEGACY_SOURCE_KEY_SCHEME,
+    SOURCE_KEY_SCHEME,
+    AuditEvent,
+    Case,
+    Study,
+)
+from bcl_core.study.staging import new_staging_dir, remove_stale_staging
 from bcl_core.study.studies import get_study
 from bcl_core.study.views import CaseInfo, CaseTarget, ImportReport
 
@@ -44,15 +60,86 @@ def study_folder(study_id: int) -> str:
     return f"study_{int(study_id):04d}"
 
 
-def source_key(study: Study, source_case_id: str) -> str:
-    """Salted SHA-256 of a source case id (the only trace of the source name that is kept)."""
-    return hashlib.sha256(f"{study.salt}:{source_case_id.strip()}".encode()).hexdigest()
+def _keyed(key: bytes, salted_digest: str) -> str:
+    return hmac.new(key, salted_digest.encode("ascii"), hashlib.sha256).hexdigest()
 
 
-def find_case_by_source(session: Session, study: Study, source_case_id: str) -> Case | None:
-    """The study's case imported from the folder named ``source_case_id``, if any."""
+def source_key(study: Study, source_case_id: str, key: bytes) -> str:
+    """The only trace kept of a source case id: HMAC-SHA-256 under the study key of the
+    study-salted SHA-256 of the id.
+
+    The salted digest inside is what databases before migration ``0002_privacy`` stored, so
+    :func:`protect_legacy_source_keys` can key those rows without knowing any source name.
+
+    Parameters
+    ----------
+    study:
+        The study (its ``salt`` separates studies).
+    source_case_id:
+        The source folder name.
+    key:
+        The study key (:func:`bcl_core.study.keys.require_study_key`); never in the database.
+
+    Returns
+    -------
+    str
+        64 hex characters.
+    """
+    salted = hashlib.sha256(f"{study.salt}:{source_case_id.strip()}".encode()).hexdigest()
+    return _keyed(key, salted)
+
+
+def protect_legacy_source_keys(session: Session, key: bytes) -> int:
+    """Key the unkeyed source hashes of databases from before ``0002_privacy``, in place.
+
+    Returns
+    -------
+    int
+        How many cases were converted (0 once done).
+    """
+    legacy = session.scalars(select(Case).where(
+        Case.source_key_scheme == LEGACY_SOURCE_KEY_SCHEME)).all()
+    for case in legacy:
+        case.source_key_sha256 = _keyed(key, case.source_key_sha256)
+        case.source_key_scheme = SOURCE_KEY_SCHEME
+    if legacy:
+        session.flush()
+        logger.info("keyed the source hashes of %d case(s) imported before 0002_privacy",
+                    len(legacy))
+    return len(legacy)
+
+
+def find_case_by_source(session: Session, study: Study, source_case_id: str,
+                        key: bytes) -> Case | None:
+    """The study's case imported from the folder named ``source_case_id``, if any.
+
+    Unkeyed hashes left by an older version are keyed first (in this transaction).
+    """
+    protect_legacy_source_keys(session, key)
     return session.scalar(select(Case).where(
-        Case.study_id == study.id, Case.source_key_sha256 == source_key(study, source_case_id)))
+        Case.study_id == study.id,
+        Case.source_key_sha256 == source_key(study, source_case_id, key)))
+
+
+def ensure_study_key(db: StudyDatabase) -> bytes:
+    """The study key; created (0600 file) when none exists and no case was keyed with one.
+
+    A database whose cases are all unkeyed (new, or from before ``0002_privacy``) gets a new
+    key; one whose cases were keyed needs that key back, since a new one would match nothing.
+
+    Raises
+    ------
+    StudyError
+        If keyed cases exist but the key is missing; the message says how to restore it.
+    """
+    key = load_study_key(db.root)
+    if key is not None:
+        return key
+    keyed = db.run(lambda session: session.scalar(select(Case.id).where(
+        Case.source_key_scheme == SOURCE_KEY_SCHEME).limit(1)), write=False)
+    if keyed is None:
+        create_study_key(db.root)
+    return require_study_key(db.root)
 
 
 def content_hash(folder: Path) -> str:
@@ -124,11 +211,13 @@ def case_folders(source: Path) -> list[Path]:
     return folders
 
 
-def _deidentify_case(folder: Path, staging: Path, pseudonym: str) -> tuple[str, ...]:
+def _deidentify_case(folder: Path, staging: Path, pseudonym: str,
+                     set_aside: Counter[str]) -> tuple[str, ...]:
     """De-identify the series of one case folder into ``staging``; returns the series names.
 
     One :class:`~bcl_core.io.deid.Deidentifier` (random key, never stored) per case, so the
-    case's series keep linking to each other and to nothing outside.
+    case's series keep linking to each other and to nothing outside. Files it does not store
+    (non-image objects, non-DICOM files) are added to ``set_aside`` by reason.
     """
     from bcl_core.io.deid import Deidentifier
     from bcl_core.io.sources import FileRef
@@ -142,6 +231,7 @@ def _deidentify_case(folder: Path, staging: Path, pseudonym: str) -> tuple[str, 
                  for n, path in enumerate(_series_files(folder / name))]
         if deidentifier.write_files(files, staging / name):
             series.append(name)
+    set_aside.update(deidentifier.set_aside)
     if not {"ct", "mr"} <= set(series):
         raise InputError(f"Case folder {folder.name} lacks a readable CT or MR series.")
     return tuple(series)
@@ -159,7 +249,9 @@ def import_cases(ctx: ServiceContext, study_id: int, source: str | Path) -> Impo
 
     Files are de-identified to a staging folder outside any transaction, hashed, and only then
     recorded (and moved in place) in a short write transaction. A case whose source id or
-    content was imported before is skipped.
+    content was imported before is skipped. Only CT and MR image objects are stored; the
+    report lists what was set aside (by SOP class, never by file name). Staging folders left
+    by a killed import are removed first.
 
     Raises
     ------
@@ -167,35 +259,42 @@ def import_cases(ctx: ServiceContext, study_id: int, source: str | Path) -> Impo
         If ``source`` holds no case folders.
     DeidentificationError
         If a series cannot be de-identified safely (nothing of that case is kept).
+    StudyError
+        If cases were imported before but the study key is missing.
     """
     source = Path(source)
     root = ctx.db.root
     study_dir = root / study_folder(study_id)
+    key = ensure_study_key(ctx.db)
+    remove_stale_staging(study_dir / STAGING)
     imported: list[str] = []
     skipped = 0
+    set_aside: Counter[str] = Counter()
     for folder in case_folders(source):
-        staging = study_dir / STAGING / uuid.uuid4().hex
+        staging = new_staging_dir(study_dir / STAGING)
         try:
             code = ctx.db.run(lambda session: _next_code(session, int(study_id)), write=False)
             target = read_target(folder)
-            series = _deidentify_case(folder, staging, f"BCL-{int(study_id)}-{code}")
+            series = _deidentify_case(folder, staging, f"BCL-{int(study_id)}-{code}", set_aside)
             digest = content_hash(staging)
 
             def record(session: Session, folder: Path = folder, staging: Path = staging,
                        series: tuple[str, ...] = series, digest: str = digest,
                        code: str = code, target: str | None = target) -> str | None:
                 study = get_study(session, study_id)
-                key = source_key(study, folder.name)
+                protect_legacy_source_keys(session, key)
+                hashed = source_key(study, folder.name, key)
                 duplicate = session.scalar(select(Case.id).where(
                     Case.study_id == study.id,
-                    (Case.source_key_sha256 == key) | (Case.content_sha256 == digest)))
+                    (Case.source_key_sha256 == hashed) | (Case.content_sha256 == digest)))
                 if duplicate is not None:
                     return None
                 if _next_code(session, study.id) != code:
                     raise ConflictError("Another import ran at the same time; import again "
                                         "(cases already imported are skipped).")
                 relative = f"{study_folder(study.id)}/cases/{code}"
-                session.add(Case(study_id=study.id, code=code, source_key_sha256=key,
+                session.add(Case(study_id=study.id, code=code, source_key_sha256=hashed,
+                                 source_key_scheme=SOURCE_KEY_SCHEME,
                                  content_sha256=digest, storage_path=relative,
                                  series=",".join(series), target_json=target))
                 session.flush()
@@ -205,7 +304,7 @@ def import_cases(ctx: ServiceContext, study_id: int, source: str | Path) -> Impo
                 if staging.exists():
                     if final.exists():
                         shutil.rmtree(final)
-                    final.parent.mkdir(parents=True, exist_ok=True)
+                    make_private_dir(final.parent)
                     staging.rename(final)
                 return code
 
@@ -217,10 +316,13 @@ def import_cases(ctx: ServiceContext, study_id: int, source: str | Path) -> Impo
         else:
             imported.append(code)
             logger.info("imported case %s", code)
+    if set_aside:
+        logger.info("files set aside (not stored): %s", dict(set_aside))
     event = AuditEvent(user_id=ctx.actor.user_id, action="import_cases",
-                       detail=f"study_id={int(study_id)} cases={len(imported)}")
+                       detail=f"study_id={int(study_id)} cases={len(imported)} "
+                              f"set_aside={sum(set_aside.values())}")
     ctx.db.run(lambda session: session.add(event), write=True)
-    return ImportReport(tuple(imported), skipped)
+    return ImportReport(tuple(imported), skipped, tuple(sorted(set_aside.items())))
 
 
 @service(Role.COORDINATOR)

@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bcl_core.errors import StudyError
+from bcl_core.private_files import create_private_file, make_private_dir, restrict
 from bcl_core.study.constants import SESSION_TTL
 
 logger = logging.getLogger(__name__)
@@ -67,6 +68,23 @@ def resolve_location(url: str | None = None, data_dir: str | Path | None = None
 
 def _is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
+
+
+def _make_sqlite_file_private(url: str) -> None:
+    """Create the SQLite file owner-only (0600) before SQLite does: SQLite gives its WAL and
+    shared-memory files the database file's mode. Files of older versions are restricted."""
+    if not _is_sqlite(url):
+        return
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if not path.parent.exists():
+        make_private_dir(path.parent)
+    create_private_file(path)
+    for suffix in ("-wal", "-shm", "-journal"):
+        if Path(f"{path}{suffix}").exists():
+            restrict(f"{path}{suffix}")
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -130,9 +148,10 @@ class StudyDatabase:
     def __post_init__(self) -> None:
         url, self.data_dir = resolve_location(self.url, self.data_dir)
         if not url:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            make_private_dir(self.data_dir)
             url = f"sqlite:///{(self.data_dir / SQLITE_FILENAME).resolve()}"
         self.url = url
+        _make_sqlite_file_private(url)
         options: dict[str, Any] = {"pool_pre_ping": not _is_sqlite(url)}
         options.update(self.engine_options)
         self.engine = create_engine(url, **options)

@@ -82,7 +82,8 @@ class Study(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     description: Mapped[str] = mapped_column(Text, default="")
     order_seed: Mapped[int] = mapped_column(Integer)
-    #: Random salt of the source-folder hashes, so a hash cannot be matched to a guessed name.
+    #: Random per-study salt inside the source-folder hashes (not secret: the secret is the
+    #: study key outside the database, see bcl_core.study.keys; the salt keeps studies apart).
     salt: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -116,6 +117,12 @@ class AuthSession(Base):
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+#: How ``Case.source_key_sha256`` was made: HMAC-SHA-256 under the study key (now), or the
+#: plain salted SHA-256 of databases from before migration 0002_privacy (keyed on first use).
+SOURCE_KEY_SCHEME = "hmac-sha256"
+LEGACY_SOURCE_KEY_SCHEME = "sha256"
+
+
 class Case(Base):
     __tablename__ = "study_case"
     __table_args__ = (
@@ -127,6 +134,8 @@ class Case(Base):
     study_id: Mapped[int] = mapped_column(ForeignKey("study.id"), index=True)
     code: Mapped[str] = mapped_column(String(32))
     source_key_sha256: Mapped[str] = mapped_column(String(64))
+    source_key_scheme: Mapped[str] = mapped_column(
+        String(16), default=SOURCE_KEY_SCHEME, server_default=LEGACY_SOURCE_KEY_SCHEME)
     content_sha256: Mapped[str] = mapped_column(String(64))
     #: Folder of the de-identified copy, relative to the data root.
     storage_path: Mapped[str] = mapped_column(String(500))

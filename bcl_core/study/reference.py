@@ -25,6 +25,7 @@ from bcl_core.study.cases import (
     series_dirs,
 )
 from bcl_core.study.constants import LEAK_TYPES, REFERENCE_READS_PER_CASE, REFERENCE_SERIES, Role
+from bcl_core.study.keys import require_study_key
 from bcl_core.study.models import Case, ReferenceLabel, ReferenceRead, User
 from bcl_core.study.reading import check_assigned
 from bcl_core.study.studies import get_study
@@ -163,10 +164,11 @@ def import_reference_labels(ctx: ServiceContext, study_id: int, csv_path: str | 
         If columns are missing, a value is not 0/1, or a case id is not in the study.
     """
     study = get_study(ctx.session, study_id)
+    key = require_study_key(ctx.db.root)  # source ids are matched by keyed hash
     rows = read_label_csv(Path(csv_path), LEAK_TYPES)
     count = 0
     for line, row in enumerate(rows, start=2):
-        case = find_case_by_source(ctx.session, study, row["case_id"])
+        case = find_case_by_source(ctx.session, study, row["case_id"], key)
         if case is None:
             raise InputError(f"Line {line}: case {row['case_id']!r} is not in this study.")
         try:

@@ -70,6 +70,9 @@ class CaseInfo:
 class ImportReport:
     imported: tuple[str, ...]  # new case codes
     skipped_duplicates: int
+    #: Files not stored, counted by reason (SOP class name such as "Encapsulated PDF
+    #: Storage", or "not DICOM"); never file names.
+    set_aside: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
