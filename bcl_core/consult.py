@@ -142,8 +142,8 @@ class LoadedCase:
                 "both), or choose another series below if one was passed over.")
 
 
-def load_case(source: InputSource, choices: Mapping[Role, int | None] | None = None
-              ) -> LoadedCase:
+def load_case(source: InputSource, choices: Mapping[Role, int | None] | None = None,
+              replacing: ConsultCase | None = None) -> LoadedCase:
     """Scan ``source`` and read the CT and MRI series (pre-selected unless ``choices`` given).
 
     Parameters
@@ -153,6 +153,11 @@ def load_case(source: InputSource, choices: Mapping[Role, int | None] | None = N
         :func:`bcl_core.io.open_input`).
     choices:
         Series index per role to read instead of the pre-selection.
+    replacing:
+        The session's current consult: once the new input has been scanned (and before any
+        series is decoded) its volumes, outlines and result are released (:func:`release_case`),
+        so a session never holds two decoded volumes of one modality. A refused input (a bad
+        zip, no images) leaves it untouched.
 
     Returns
     -------
@@ -179,6 +184,8 @@ def load_case(source: InputSource, choices: Mapping[Role, int | None] | None = N
         if choices:
             picked.update({role: index for role, index in choices.items()
                            if index is not None and 0 <= index < len(scan.series)})
+        if replacing is not None:
+            release_case(replacing)
         volumes: dict[Role, Volume] = {}
         for role in ROLES:
             index = picked[role]
@@ -230,6 +237,18 @@ class ConsultCase:
     def points(self) -> dict[Role, tuple[float, float, float] | None]:
         """The marked points per role."""
         return {role: self.marks[role].point_mm for role in ROLES}
+
+
+def release_case(consult: ConsultCase) -> None:
+    """Drop the consult's decoded volumes, outlines and result, freeing their memory.
+
+    Called before another case is decoded into the same session; the consult is then empty
+    (as before any load) until the new case replaces it.
+    """
+    consult.case = None
+    consult.result = None
+    consult.marks = {role: Marking() for role in ROLES}
+    consult.click_tokens = {}
 
 
 def new_consult(case: LoadedCase, source_name: str) -> ConsultCase:

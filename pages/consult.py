@@ -52,7 +52,9 @@ def _load(source: Any, source_name: str, choices: dict[Role, int | None] | None 
     """Load a case into this session; a failure becomes a message, the page stays usable."""
     try:
         with st.spinner("Reading the DICOM series ..."):
-            case = load_case(source, choices)
+            # The session's previous volumes go before the new ones are decoded: at most one
+            # decoded volume per modality per session.
+            case = load_case(source, choices, replacing=keys.consult())
     except Exception as exc:  # noqa: BLE001 - every failure must end in a message, not a trace
         logger.info("case could not be loaded (%s)", type(exc).__name__)  # no names or paths
         st.session_state[keys.LOAD_ERROR] = user_message(exc)

@@ -394,3 +394,78 @@ def test_files_without_preamble_or_meta(tmp_path: Path, implicit: bool) -> None:
         ds.save_as(path, implicit_vr=implicit, little_endian=True, enforce_file_format=False)
         assert path.read_bytes()[:2] == b"\x08\x00"  # starts with a group-0008 element
     np.testing.assert_array_equal(load_volume(tmp_path).array, stored)
+
+
+# --- declared geometry that must not be trusted (issue 16) ----------------------------------
+def _scan_one(folder: Path) -> SeriesInfo:
+    (info,) = inspect_input(folder).series
+    return info
+
+
+def test_rows_smaller_than_the_pixel_data_is_refused(tmp_path: Path) -> None:
+    # 8 x 8 pixels stored, but the header says 4 rows: 128 bytes where 4 x 8 x 2 = 64.
+    write_series(tmp_path, ramp((12, 8, 8)), Rows=4)
+    info = _scan_one(tmp_path)
+    assert not info.fit_for_prediction and info.decoded is None  # refused before decoding
+    assert "pixel_data_size" in _codes(info)
+    assert "holds 128 bytes" in info.unfit_reason and "accounts for 64" in info.unfit_reason  # type: ignore[operator]
+    with pytest.raises(SeriesError, match="Rows and Columns"):
+        load_volume(tmp_path)
+
+
+def test_rows_smaller_than_the_pixel_data_is_refused_when_pydicom_decodes(
+        tmp_path: Path) -> None:
+    # Deflated files are decoded by pydicom, not read in place: the same check applies there.
+    paths = write_series(tmp_path, ramp((12, 8, 8)), Rows=4)
+    for path in paths:
+        dataset = pydicom.dcmread(path)
+        dataset.file_meta.TransferSyntaxUID = pydicom.uid.DeflatedExplicitVRLittleEndian
+        dataset.save_as(path, enforce_file_format=True)
+    info = _scan_one(tmp_path)
+    assert not info.fit_for_prediction and info.decoded is False
+    assert "holds 128 bytes" in info.unfit_reason  # type: ignore[operator]
+
+
+def test_gap_wider_than_twice_the_spacing_is_refused_not_interpolated(tmp_path: Path) -> None:
+    # 1.25 mm steps with one 12.7 mm gap between slices 6 and 7 (not a whole multiple of
+    # 1.25, so not "missing slices"); it starts 5 x 1.25 = 6.25 mm from the first slice.
+    steps = [1.25] * 5 + [12.7] + [1.25] * 6
+    z = np.concatenate([[0.0], np.cumsum(steps)])
+    write_series(tmp_path, ramp((13, 4, 4)), positions=np.array([[0.0, 0.0, v] for v in z]))
+    info = _scan_one(tmp_path)
+    assert not info.fit_for_prediction and "slice_gap" in _codes(info)
+    assert "non_uniform_spacing" not in _codes(info)
+    reason = info.unfit_reason or ""
+    assert "gap of 12.70 mm between slices 6 and 7 (6.25 mm from the first slice)" in reason
+    assert "usual 1.25 mm" in reason
+    with pytest.raises(SeriesError, match="not filled in by interpolation"):
+        load_volume(tmp_path)
+
+
+def test_step_under_twice_the_spacing_is_still_interpolated(tmp_path: Path) -> None:
+    # 2.4 mm in a 1.25 mm series is 1.92 times the spacing: repaired, as before.
+    steps = [1.25] * 5 + [2.4] + [1.25] * 6
+    z = np.concatenate([[0.0], np.cumsum(steps)])
+    write_series(tmp_path, ramp((13, 4, 4)), positions=np.array([[0.0, 0.0, v] for v in z]))
+    info = _scan_one(tmp_path)
+    assert info.fit_for_prediction and "non_uniform_spacing" in _codes(info)
+
+
+@pytest.mark.parametrize("x_text", ["1e+300", "-1.0E300"])
+def test_slice_positions_at_1e300_are_refused(tmp_path: Path, x_text: str) -> None:
+    # Written as scanners write big DS values (exponent form, within 16 characters).
+    positions = [{"ImagePositionPatient": [x_text, "0", f"{1.25 * k:g}"]} for k in range(12)]
+    write_series(tmp_path, ramp((12, 4, 4)), per_slice=positions)
+    info = _scan_one(tmp_path)
+    assert not info.fit_for_prediction and "implausible_position" in _codes(info)
+    assert "12 of 12 images state a position 1e+300 mm" in (info.unfit_reason or "")
+
+
+def test_deflated_series_loads(tmp_path: Path) -> None:
+    # Deflated files used to be set aside as truncated: inflating consumes the whole stream.
+    stored = ramp((4, 8, 8))
+    for path in write_series(tmp_path, stored, shuffle=False):
+        dataset = pydicom.dcmread(path)
+        dataset.file_meta.TransferSyntaxUID = pydicom.uid.DeflatedExplicitVRLittleEndian
+        dataset.save_as(path, enforce_file_format=True)
+    np.testing.assert_array_equal(load_volume(tmp_path).array, stored)

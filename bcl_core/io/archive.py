@@ -1,11 +1,14 @@
-"""Safe extraction of zip archives (uploads and ``bcl`` inputs).
+"""Safe reading of zip archives (uploads and ``bcl`` inputs).
 
 A zip from outside is untrusted: it may name paths that escape the extraction folder
 (``../../etc``, ``/abs``, ``C:\\``), carry symbolic links, or expand to far more bytes than it
-weighs (a zip bomb). :func:`extract_zip` refuses all of these with an
-:class:`~bcl_core.errors.UnsafeArchiveError` before anything lands outside the private folder it
-was given, and it counts the bytes it really writes rather than trusting the sizes the archive
-declares.
+weighs (a zip bomb). :func:`open_zip` checks every entry and returns the members to be read
+lazily, straight from the archive, so nothing is written to disk and a member is only
+decompressed as far as a reader asks (a gigabyte of zeros is refused after its first bytes).
+A member never yields more bytes than the size the archive declares for it, so the declared
+sizes, checked against :class:`ZipLimits` before anything is read, bound what can come out.
+:func:`extract_zip` writes the members to a private folder for callers that need files, with
+a running byte budget that stops before writing past it.
 """
 
 from __future__ import annotations
@@ -87,12 +90,151 @@ def _bomb_error(limit: int) -> UnsafeArchiveError:
     )
 
 
+#: Errors a damaged member raises while it is read (CRC mismatch, corrupt deflate stream,
+#: a member cut short, an unsupported compression method).
+MEMBER_READ_ERRORS: tuple[type[BaseException], ...] = (
+    zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, NotImplementedError)
+
+
+@dataclass(frozen=True, eq=False)
+class ZipMember:
+    """One regular file inside an open archive, read on demand.
+
+    Parameters
+    ----------
+    archive:
+        The open archive (closed by whoever called :func:`open_zip`).
+    info:
+        The member's entry.
+    relative:
+        Its checked relative path inside the archive.
+    """
+
+    archive: zipfile.ZipFile
+    info: zipfile.ZipInfo
+    relative: PurePosixPath
+
+    def open(self) -> BinaryIO:
+        """A binary stream of the member's bytes, decompressed as they are read.
+
+        Raises
+        ------
+        UnsafeArchiveError
+            If the member's entry cannot be opened (damaged local header, unsupported method).
+        """
+        try:
+            return self.archive.open(self.info)  # type: ignore[return-value]
+        except MEMBER_READ_ERRORS as exc:
+            raise UnsafeArchiveError(
+                f"The zip archive is damaged (entry {self.info.filename!r} cannot be read); "
+                "create it again from the images."
+            ) from exc
+
+    @property
+    def size(self) -> int:
+        """The member's size once decompressed, as the archive declares it."""
+        return self.info.file_size
+
+
+def _open_archive(source: str | Path | BinaryIO) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(source)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise UnsafeArchiveError(
+            "The zip archive is damaged and cannot be opened; create it again from the images."
+        ) from exc
+
+
+def _check_members(archive: zipfile.ZipFile, limits: ZipLimits) -> list[ZipMember]:
+    """Every regular file of the archive after checking all entries; raises on the first bad one.
+    """
+    entries = archive.infolist()
+    if len(entries) > limits.max_entries:
+        raise UnsafeArchiveError(
+            f"The zip archive lists {len(entries)} entries, more than the {limits.max_entries} "
+            "allowed; zip only the CT and MRI series of one patient."
+        )
+    members: list[ZipMember] = []
+    declared = 0
+    seen: set[PurePosixPath] = set()
+    for info in entries:
+        relative = _safe_relative_path(info.filename)
+        if _is_link(info):
+            raise UnsafeArchiveError(
+                f"The zip archive holds a link ({info.filename!r}); links are refused for "
+                "safety. Zip the image files themselves."
+            )
+        if info.flag_bits & 0x1:
+            raise UnsafeArchiveError(
+                "The zip archive is password-protected; export it without encryption."
+            )
+        declared += info.file_size
+        if declared > limits.max_total_bytes:
+            raise _bomb_error(limits.max_total_bytes)
+        if info.is_dir() or not relative.parts:
+            continue
+        if relative in seen:
+            raise UnsafeArchiveError(
+                f"The zip archive holds the entry {info.filename!r} twice; create it again "
+                "from the original folder."
+            )
+        seen.add(relative)
+        members.append(ZipMember(archive=archive, info=info, relative=relative))
+    return members
+
+
+def open_zip(source: str | Path | BinaryIO,
+             limits: ZipLimits | None = None) -> tuple[zipfile.ZipFile, list[ZipMember]]:
+    """Open a zip archive and check every entry, without extracting anything.
+
+    Parameters
+    ----------
+    source:
+        Path of the archive or a seekable binary stream (an upload held in memory).
+    limits:
+        Entry-count and size caps; defaults to :class:`ZipLimits`.
+
+    Returns
+    -------
+    (ZipFile, list of ZipMember)
+        The open archive (the caller closes it once the members are no longer read) and its
+        regular files, in archive order.
+
+    Raises
+    ------
+    UnsafeArchiveError
+        On absolute or ``..`` entry names, links, repeated entries, encryption, too many
+        entries or more declared bytes than allowed; also when the archive is corrupt.
+
+    Examples
+    --------
+    >>> import io, zipfile
+    >>> buffer = io.BytesIO()
+    >>> with zipfile.ZipFile(buffer, "w") as archive:
+    ...     archive.writestr("series/1.dcm", b"x")
+    >>> archive, members = open_zip(buffer)
+    >>> [str(m.relative) for m in members], members[0].open().read()
+    (['series/1.dcm'], b'x')
+    >>> archive.close()
+    """
+    archive = _open_archive(source)
+    try:
+        members = _check_members(archive, limits or ZipLimits())
+    except BaseException:
+        archive.close()
+        raise
+    return archive, members
+
+
 def extract_zip(
     source: str | Path | BinaryIO,
     destination: str | Path,
     limits: ZipLimits | None = None,
 ) -> list[Path]:
     """Extract a zip archive into ``destination`` after checking every entry.
+
+    The bytes really written are counted against ``limits.max_total_bytes`` as they are
+    written, and extraction stops before writing past it.
 
     Parameters
     ----------
@@ -111,8 +253,7 @@ def extract_zip(
     Raises
     ------
     UnsafeArchiveError
-        On absolute or ``..`` entry names, links, too many entries or too many bytes; also when
-        the archive is corrupt or encrypted.
+        As :func:`open_zip`, and when a member cannot be read or expands past the budget.
 
     Examples
     --------
@@ -125,68 +266,35 @@ def extract_zip(
     """
     limits = limits or ZipLimits()
     root = Path(destination).resolve()
-    try:
-        archive = zipfile.ZipFile(source)
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise UnsafeArchiveError(
-            "The zip archive is damaged and cannot be opened; create it again from the images."
-        ) from exc
+    archive, members = open_zip(source, limits)
     with archive:
-        entries = archive.infolist()
-        if len(entries) > limits.max_entries:
-            raise UnsafeArchiveError(
-                f"The zip archive lists {len(entries)} entries, more than the {limits.max_entries} "
-                "allowed; zip only the CT and MRI series of one patient."
-            )
-        # Check every entry before writing anything: a refusal leaves nothing behind.
-        plan: list[tuple[zipfile.ZipInfo, Path]] = []
-        declared = 0
-        for info in entries:
-            relative = _safe_relative_path(info.filename)
-            if _is_link(info):
-                raise UnsafeArchiveError(
-                    f"The zip archive holds a link ({info.filename!r}); links are refused for "
-                    "safety. Zip the image files themselves."
-                )
-            if info.flag_bits & 0x1:
-                raise UnsafeArchiveError(
-                    "The zip archive is password-protected; export it without encryption."
-                )
-            declared += info.file_size
-            if declared > limits.max_total_bytes:
-                raise _bomb_error(limits.max_total_bytes)
-            if info.is_dir() or not relative.parts:
-                continue
-            target = root.joinpath(*relative.parts)
+        targets = [root.joinpath(*member.relative.parts) for member in members]
+        for member, target in zip(members, targets, strict=True):
             if root not in target.resolve().parents:
                 raise UnsafeArchiveError(
                     f"The zip archive holds an entry that points outside the archive "
-                    f"({info.filename!r}); it was refused for safety."
+                    f"({member.info.filename!r}); it was refused for safety."
                 )
-            plan.append((info, target))
-        written: list[Path] = []
         total = 0
-        for info, target in plan:
+        for member, target in zip(members, targets, strict=True):
             target.parent.mkdir(parents=True, exist_ok=True)
             try:
-                with archive.open(info) as reader, open(target, "xb") as writer:
+                with member.open() as reader, open(target, "xb") as writer:
                     while chunk := reader.read(_CHUNK_BYTES):
-                        # Count real bytes: declared sizes in a crafted archive can lie.
+                        # Count real bytes and stop before writing past the budget.
                         total += len(chunk)
                         if total > limits.max_total_bytes:
                             raise _bomb_error(limits.max_total_bytes)
                         writer.write(chunk)
             except FileExistsError as exc:
                 raise UnsafeArchiveError(
-                    f"The zip archive holds the entry {info.filename!r} twice; create it again "
-                    "from the original folder."
+                    f"The zip archive holds the entry {member.info.filename!r} twice; create it "
+                    "again from the original folder."
                 ) from exc
-            except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, OSError, EOFError,
-                    NotImplementedError) as exc:
+            except (*MEMBER_READ_ERRORS, OSError) as exc:
                 raise UnsafeArchiveError(
-                    f"The zip archive is damaged (entry {info.filename!r} cannot be read); "
-                    "create it again from the images."
+                    f"The zip archive is damaged (entry {member.info.filename!r} cannot be "
+                    "read); create it again from the images."
                 ) from exc
-            written.append(target)
-    logger.info("extracted %d files (%d bytes) from a zip archive", len(written), total)
-    return written
+    logger.info("extracted %d files (%d bytes) from a zip archive", len(targets), total)
+    return targets

@@ -10,6 +10,7 @@ orientation, pixel spacing and rescale from the functional groups.
 from __future__ import annotations
 
 import logging
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,11 +24,13 @@ from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 from pydicom.uid import (
     UID,
+    DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
 )
 
+from bcl_core.io.limits import series_size_limit
 from bcl_core.io.quiet import quiet_pydicom
 from bcl_core.io.sources import FileRef
 
@@ -35,6 +38,43 @@ logger = logging.getLogger(__name__)
 
 #: Transfer syntaxes whose pixel data the fast path reads as raw little-endian bytes.
 NATIVE_LITTLE_ENDIAN = frozenset({ExplicitVRLittleEndian, ImplicitVRLittleEndian})
+
+PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"
+#: Explicit-VR value representations with a 2-byte reserved field and a 4-byte length.
+_LONG_LENGTH_VRS = {b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"UN", b"UT", b"SQ", b"UC", b"UR"}
+#: The value length that marks encapsulated (compressed) pixel data.
+UNDEFINED_LENGTH = 0xFFFFFFFF
+#: Header values longer than this (bytes) are skipped while scanning instead of read.
+HEADER_DEFER_BYTES = 1024**2
+#: Bytes to read at the pixel data element to know its value length.
+PIXEL_ELEMENT_HEADER_BYTES = 12
+
+
+def parse_pixel_element(element: bytes, transfer_syntax: UID) -> tuple[int, int] | None:
+    """Value length and header size of a little-endian pixel data element starting ``element``.
+
+    Parameters
+    ----------
+    element:
+        At least the first 12 bytes at the element (fewer if the file ends there).
+    transfer_syntax:
+        The file's transfer syntax (implicit VR has no VR field).
+
+    Returns
+    -------
+    (value length, header bytes) or None
+        ``None`` when ``element`` is not a complete (7FE0,0010) element header. The length is
+        :data:`UNDEFINED_LENGTH` for encapsulated data.
+    """
+    if len(element) < 8 or element[:4] != PIXEL_DATA_TAG:
+        return None
+    if transfer_syntax == ImplicitVRLittleEndian:
+        return struct.unpack("<I", element[4:8])[0], 8  # no VR: tag, then a 4-byte length
+    if element[4:6] in _LONG_LENGTH_VRS:
+        if len(element) < 12:
+            return None
+        return struct.unpack("<I", element[8:12])[0], 12
+    return struct.unpack("<H", element[6:8])[0], 8
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,6 +121,27 @@ class SliceHeader:
     inversion_time_ms: float | None
     manufacturer: str
     gantry_tilt_deg: float | None
+    pixel_data_length: int | None = None
+
+    @property
+    def expected_pixel_bytes(self) -> int:
+        """Bytes of uncompressed pixel data that Rows x Columns x frames x bits make (unpadded)."""
+        bits = self.rows * self.columns * self.n_frames * self.samples_per_pixel \
+            * self.bits_allocated
+        return (bits + 7) // 8
+
+    def pixel_data_excess(self, length: int) -> str | None:
+        """Why ``length`` bytes of uncompressed pixel data do not fit this header, else ``None``.
+
+        More data than Rows x Columns x frames states means the declared matrix is wrong (the
+        image would be read with the wrong row length); one padding byte is allowed.
+        """
+        expected = self.expected_pixel_bytes
+        if length <= expected + (expected % 2):
+            return None
+        return (f"{self.file.name} holds {length} bytes of image data, but its header "
+                f"({self.columns} x {self.rows} pixels, {self.n_frames} frame(s), "
+                f"{self.bits_allocated} bits) accounts for {expected}")
 
     @property
     def normal(self) -> NDArray[np.float64] | None:
@@ -111,6 +172,10 @@ class NotAnImage(Exception):
 
 class TruncatedFile(Exception):
     """Internal: an image file ends before its pixel data."""
+
+
+class TooManyFrames(Exception):
+    """Internal: one file declares more frames than a whole series may have."""
 
 
 # --- small tag readers ---------------------------------------------------------------------
@@ -285,18 +350,30 @@ def _transfer_syntax(ds: Dataset) -> UID:
     return ExplicitVRLittleEndian if implicit is False else ImplicitVRLittleEndian
 
 
-def headers_from_dataset(ds: Dataset, file: FileRef, pixel_offset: int | None) -> list[SliceHeader]:
+def headers_from_dataset(ds: Dataset, file: FileRef, pixel_offset: int | None,
+                         pixel_data_length: int | None = None,
+                         max_frames: int | None = None) -> list[SliceHeader]:
     """One :class:`SliceHeader` per frame of a dataset read without its pixel data.
+
+    ``pixel_data_length`` is the value length of an uncompressed pixel data element, when the
+    reader saw it (``None`` otherwise). ``max_frames`` defaults to the slices of
+    :func:`~bcl_core.io.limits.series_size_limit`.
 
     Raises
     ------
     NotAnImage
         If the dataset is not an image (no Rows / Columns).
+    TooManyFrames
+        If it declares more frames than a series may have (see
+        :func:`~bcl_core.io.limits.series_size_limit`).
     """
     rows, columns = _integer(ds, "Rows"), _integer(ds, "Columns")
     if not rows or not columns:
         raise NotAnImage(file.name)
     n_frames = max(1, _integer(ds, "NumberOfFrames") or 1)
+    if n_frames > (series_size_limit().slices if max_frames is None else max_frames):
+        # Checked before one header per frame is made: a tiny file can declare 10**9 frames.
+        raise TooManyFrames(file.name)
     transfer_syntax = _transfer_syntax(ds)
     bits_allocated = _integer(ds, "BitsAllocated") or 16
     common: dict[str, Any] = {
@@ -323,25 +400,28 @@ def headers_from_dataset(ds: Dataset, file: FileRef, pixel_offset: int | None) -
         "sequence_name": _text(ds, "SequenceName") or _text(ds, "PulseSequenceName"),
         "manufacturer": _text(ds, "Manufacturer"),
         "gantry_tilt_deg": _number(ds, "GantryDetectorTilt"),
+        "pixel_data_length": pixel_data_length,
         **_mr_timing(ds),
     }
     return [SliceHeader(frame=frame, **common, **_frame_geometry(ds, frame, n_frames))
             for frame in range(n_frames)]
 
 
-def read_headers(file: FileRef) -> list[SliceHeader]:
+def read_headers(file: FileRef, max_frames: int | None = None) -> list[SliceHeader]:
     """Read one file's header and return a header per image frame (see :func:`_read_headers`).
+
+    ``max_frames``: most frames one file may declare (see :func:`headers_from_dataset`).
 
     Raises
     ------
-    InvalidDicomError, NotAnImage, TruncatedFile
+    InvalidDicomError, NotAnImage, TruncatedFile, TooManyFrames
         As :func:`_read_headers`.
     """
     with quiet_pydicom():
-        return _read_headers(file)
+        return _read_headers(file, max_frames)
 
 
-def _read_headers(file: FileRef) -> list[SliceHeader]:
+def _read_headers(file: FileRef, max_frames: int | None) -> list[SliceHeader]:
     """Read one file's header and return a header per image frame.
 
     Raises
@@ -361,17 +441,25 @@ def _read_headers(file: FileRef) -> list[SliceHeader]:
         force = preamble[128:132] != b"DICM" and preamble[:2] in (b"\x08\x00", b"\x02\x00")
         if preamble[128:132] != b"DICM" and not force:
             raise InvalidDicomError(f"{file.name} is not a DICOM file")
-        ds = dcmread(stream, stop_before_pixels=True, force=force)
+        # Values over HEADER_DEFER_BYTES are skipped, not read: a 1 GiB private element in a
+        # small zip must not land in memory (the tags used here are all short).
+        ds = dcmread(stream, stop_before_pixels=True, force=force, defer_size=HEADER_DEFER_BYTES)
         offset = stream.tell()
-        at_end = not stream.read(1)
+        element = stream.read(PIXEL_ELEMENT_HEADER_BYTES)
+        at_end = not element
     if force and "SOPClassUID" not in ds and "Rows" not in ds:
         raise InvalidDicomError(f"{file.name} is not a DICOM file")
     meta = getattr(ds, "file_meta", None) or {}
     sop_class = UID(str(ds.get("SOPClassUID") or meta.get("MediaStorageSOPClassUID", "")))
-    if at_end and ("Rows" in ds or "Image" in sop_class.name):
+    syntax = _transfer_syntax(ds)
+    # A deflated file is inflated whole, so its stream always ends up at the end.
+    if at_end and syntax != DeflatedExplicitVRLittleEndian \
+            and ("Rows" in ds or "Image" in sop_class.name):
         # The header ran to the end of the file without reaching any pixel data.
         raise TruncatedFile(file.name)
-    return headers_from_dataset(ds, file, offset)
+    parsed = parse_pixel_element(element, syntax) if syntax in NATIVE_LITTLE_ENDIAN else None
+    length = parsed[0] if parsed is not None and parsed[0] != UNDEFINED_LENGTH else None
+    return headers_from_dataset(ds, file, offset, length, max_frames)
 
 
 def summarize_transfer_syntaxes(headers: Sequence[SliceHeader]) -> str:

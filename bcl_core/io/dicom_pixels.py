@@ -12,22 +12,25 @@ from __future__ import annotations
 import logging
 import struct
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 from numpy.typing import NDArray
 from pydicom import dcmread
-from pydicom.uid import ImplicitVRLittleEndian, RLELossless
+from pydicom.uid import RLELossless
 
-from bcl_core.errors import SeriesError
-from bcl_core.io.dicom_headers import SliceHeader
+from bcl_core.errors import SeriesError, UnsafeArchiveError
+from bcl_core.io.archive import MEMBER_READ_ERRORS
+from bcl_core.io.dicom_headers import (
+    PIXEL_DATA_TAG,
+    PIXEL_ELEMENT_HEADER_BYTES,
+    UNDEFINED_LENGTH,
+    SliceHeader,
+    parse_pixel_element,
+)
 from bcl_core.io.quiet import quiet_pydicom
 
 logger = logging.getLogger(__name__)
-
-_PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"
-_LONG_LENGTH_VRS = {b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"UN", b"UT", b"SQ", b"UC", b"UR"}
-_UNDEFINED_LENGTH = 0xFFFFFFFF
 
 
 def _stored_dtype(header: SliceHeader) -> np.dtype[Any]:
@@ -42,33 +45,36 @@ def _truncated(header: SliceHeader) -> SeriesError:
     )
 
 
-def _read_native(header: SliceHeader, out: NDArray[Any]) -> bool:
-    """Read one uncompressed frame into ``out``; ``False`` if the layout is not the expected one."""
+def _mismatch(header: SliceHeader, reason: str) -> SeriesError:
+    return SeriesError(
+        f"{reason}: the image size in the header is wrong, so the image cannot be read "
+        "correctly; export the series again from the scanner or PACS."
+    )
+
+
+def _read_native(header: SliceHeader, stream: BinaryIO, out: NDArray[Any]) -> bool:
+    """Read one uncompressed frame from the open file into ``out``.
+
+    Returns ``False`` if the layout is not the expected one (then pydicom decodes the file).
+    """
     assert header.pixel_offset is not None
     frame_bytes = out.nbytes
-    with header.file.open() as stream:
-        stream.seek(header.pixel_offset)
-        element = stream.read(8)
-        if len(element) < 8:
-            raise _truncated(header)
-        if element[:4] != _PIXEL_DATA_TAG:
-            return False
-        if header.transfer_syntax == ImplicitVRLittleEndian:
-            (length,) = struct.unpack("<I", element[4:8])  # no VR: tag, then a 4-byte length
-        elif element[4:6] in _LONG_LENGTH_VRS:
-            extra = stream.read(4)
-            if len(extra) < 4:
-                raise _truncated(header)
-            (length,) = struct.unpack("<I", extra)
-        else:
-            (length,) = struct.unpack("<H", element[6:8])
-        if length == _UNDEFINED_LENGTH:
-            return False  # encapsulated after all: let pydicom decide
-        if length < frame_bytes * header.n_frames:
-            raise _truncated(header)
-        if header.frame:
-            stream.seek(header.frame * frame_bytes, 1)
-        read = stream.readinto(memoryview(out).cast("B"))  # type: ignore[attr-defined]
+    stream.seek(header.pixel_offset)
+    element = stream.read(PIXEL_ELEMENT_HEADER_BYTES)
+    if len(element) < 8:
+        raise _truncated(header)
+    parsed = parse_pixel_element(element, header.transfer_syntax)
+    if parsed is None:
+        if element.startswith(PIXEL_DATA_TAG):
+            raise _truncated(header)  # the file ends inside the element's header
+        return False
+    length, header_bytes = parsed
+    if length == UNDEFINED_LENGTH:
+        return False  # encapsulated after all: let pydicom decide
+    if length < frame_bytes * header.n_frames:
+        raise _truncated(header)
+    stream.seek(header.pixel_offset + header_bytes + header.frame * frame_bytes)
+    read = stream.readinto(memoryview(out).cast("B"))  # type: ignore[attr-defined]
     if read != frame_bytes:
         raise _truncated(header)
     return True
@@ -83,7 +89,13 @@ def _decode_with_pydicom(header: SliceHeader) -> NDArray[Any]:
                 # pydicom's own RLE decoder fails cleanly on damaged data; the Rust one
                 # panics and prints a backtrace to the terminal before Python can catch it.
                 dataset.pixel_array_options(decoding_plugin="pydicom")
+            if not header.transfer_syntax.is_compressed and "PixelData" in dataset:
+                excess = header.pixel_data_excess(len(dataset.PixelData))
+                if excess is not None:
+                    raise _mismatch(header, excess)
             pixels = dataset.pixel_array
+    except SeriesError:
+        raise
     except (EOFError, struct.error) as exc:
         raise _truncated(header) from exc
     except (KeyboardInterrupt, SystemExit, MemoryError):
@@ -112,6 +124,48 @@ def _decode_with_pydicom(header: SliceHeader) -> NDArray[Any]:
     return pixels
 
 
+def _stack_dtype(slices: Sequence[SliceHeader]) -> np.dtype[Any]:
+    dtypes = {_stored_dtype(header) for header in slices}
+    return dtypes.pop() if len(dtypes) == 1 else np.dtype(np.float64)
+
+
+def _by_file(slices: Sequence[SliceHeader]) -> list[list[int]]:
+    """Slice indices grouped per file (files in order of first use), frames in file order.
+
+    Reading each file once, front to back, keeps a multi-frame file inside a zip from being
+    decompressed again from its start for every frame.
+    """
+    groups: dict[int, list[int]] = {}
+    for index, header in enumerate(slices):
+        groups.setdefault(id(header.file), []).append(index)
+    return [sorted(group, key=lambda i: slices[i].frame) for group in groups.values()]
+
+
+def _read_file(headers: Sequence[SliceHeader], outs: Sequence[NDArray[Any]],
+               dtype: np.dtype[Any]) -> None:
+    """Decode the given frames of one file into ``outs`` (one array per frame)."""
+    first = headers[0]
+    try:
+        if all(h.fast_readable and _stored_dtype(h) == dtype for h in headers):
+            with first.file.open() as stream:
+                if all(_read_native(header, stream, out)
+                       for header, out in zip(headers, outs, strict=True)):
+                    return
+    except OSError as exc:
+        raise SeriesError(
+            f"The file {first.file.name} cannot be read ({exc.strerror or exc}); check that it "
+            "is still there and readable."
+        ) from exc
+    except (*MEMBER_READ_ERRORS, UnsafeArchiveError) as exc:
+        raise SeriesError(
+            f"The file {first.file.name} cannot be read from the zip archive (the archive is "
+            "damaged); create the archive again from the images."
+        ) from exc
+    frames = _decode_with_pydicom(first)
+    for header, out in zip(headers, outs, strict=True):
+        out[...] = frames[header.frame]
+
+
 def read_stored_values(slices: Sequence[SliceHeader]) -> NDArray[Any]:
     """Stored pixel values of ``slices`` (already sorted), shape ``(n, rows, columns)``.
 
@@ -121,25 +175,29 @@ def read_stored_values(slices: Sequence[SliceHeader]) -> NDArray[Any]:
         If a file is truncated or its pixel data cannot be decoded.
     """
     first = slices[0]
-    dtypes = {_stored_dtype(header) for header in slices}
-    dtype = dtypes.pop() if len(dtypes) == 1 else np.dtype(np.float64)
+    dtype = _stack_dtype(slices)
     stack = np.empty((len(slices), first.rows, first.columns), dtype=dtype)
-    decoded: dict[str, NDArray[Any]] = {}
-    for index, header in enumerate(slices):
-        if header.fast_readable and _stored_dtype(header) == dtype:
-            try:
-                if _read_native(header, stack[index]):
-                    continue
-            except OSError as exc:
-                raise SeriesError(
-                    f"The file {header.file.name} cannot be read ({exc.strerror or exc}); check "
-                    "that it is still there and readable."
-                ) from exc
-        name = header.file.name
-        if name not in decoded:
-            decoded = {name: _decode_with_pydicom(header)}  # keep one file's frames at a time
-        stack[index] = decoded[name][header.frame]
+    for group in _by_file(slices):
+        _read_file([slices[i] for i in group], [stack[i] for i in group], dtype)
     return stack
+
+
+def check_decodes(slices: Sequence[SliceHeader]) -> None:
+    """Decode every frame of ``slices`` one file at a time, keeping none of them.
+
+    Memory stays at one file's frames however large the series is, so a series can be checked
+    (as ``bcl inspect`` does) without holding its volume.
+
+    Raises
+    ------
+    SeriesError
+        As :func:`read_stored_values`.
+    """
+    first = slices[0]
+    dtype = _stack_dtype(slices)
+    scratch = np.empty((first.rows, first.columns), dtype=dtype)
+    for group in _by_file(slices):
+        _read_file([slices[i] for i in group], [scratch] * len(group), dtype)
 
 
 def _stored_range(header: SliceHeader) -> tuple[int, int]:

@@ -16,8 +16,8 @@ from numpy.typing import NDArray
 from pydicom.errors import InvalidDicomError
 
 from bcl_core.errors import AmbiguousSeriesError, NoImagesError, SeriesError
-from bcl_core.io.dicom_headers import NotAnImage, SliceHeader, read_headers
-from bcl_core.io.dicom_pixels import apply_modality_transform, read_stored_values
+from bcl_core.io.dicom_headers import NotAnImage, SliceHeader, TooManyFrames, read_headers
+from bcl_core.io.dicom_pixels import apply_modality_transform, check_decodes, read_stored_values
 from bcl_core.io.dicom_series import (
     Problem,
     SeriesGeometry,
@@ -25,6 +25,7 @@ from bcl_core.io.dicom_series import (
     assess_series,
     group_headers,
 )
+from bcl_core.io.limits import MAX_SERIES_SIZE_ENV, series_size_limit
 from bcl_core.io.sources import FileRef, InputSource, open_input
 from bcl_core.volume import Volume
 
@@ -33,6 +34,8 @@ logger = logging.getLogger(__name__)
 
 #: Reason given for a file whose header cannot be read to the end.
 DAMAGED = "damaged or truncated DICOM file"
+#: Reason given for a file declaring more frames than a series may have.
+TOO_MANY_FRAMES = f"image declaring more frames than the size limit ({MAX_SERIES_SIZE_ENV})"
 
 
 @dataclass
@@ -64,18 +67,27 @@ class DicomScan:
 def scan_files(files: list[FileRef]) -> DicomScan:
     """Read every file's header and assemble the series found.
 
-    Files that are not DICOM, hold no image (reports, DICOMDIR) or have damaged headers are
-    listed in :attr:`DicomScan.skipped`, never raised.
+    Files that are not DICOM, hold no image (reports, DICOMDIR), declare more frames than a
+    series may have, or have damaged headers are listed in :attr:`DicomScan.skipped`, never
+    raised.
+
+    Raises
+    ------
+    InputLimitError
+        If the ``BCL_MAX_SERIES_SIZE`` setting is malformed.
     """
+    max_frames = series_size_limit().slices  # read once: a bad setting is reported here
     headers: list[SliceHeader] = []
     skipped: list[tuple[str, str]] = []
     for file in files:
         try:
-            headers.extend(read_headers(file))
+            headers.extend(read_headers(file, max_frames))
         except InvalidDicomError:
             skipped.append((file.name, "not DICOM"))
         except NotAnImage:
             skipped.append((file.name, "DICOM without an image"))
+        except TooManyFrames:
+            skipped.append((file.name, TOO_MANY_FRAMES))
         except Exception:  # noqa: BLE001 - pydicom raises many types on damaged headers
             # TruncatedFile lands here too.
             logger.debug("damaged DICOM header (%s)", DAMAGED, exc_info=True)
@@ -145,6 +157,14 @@ def _metadata(info: SeriesInfo) -> dict[str, Any]:
     }
 
 
+def _refuse_if_unusable(info: SeriesInfo) -> None:
+    """Raise :class:`SeriesError` with the first refusal when the series cannot be used."""
+    if info.refused or info.geometry is None:
+        reason = next((p.message for p in info.problems if p.outcome == "refused"),
+                      "its geometry is unusable")
+        raise SeriesError(f"Series {info.label} cannot be used: {reason}.")
+
+
 def read_series(info: SeriesInfo) -> Volume:
     """Decode one series found by :func:`scan_files` (its files must still be open).
 
@@ -153,16 +173,14 @@ def read_series(info: SeriesInfo) -> Volume:
     SeriesError
         If the series was refused (the message says why and what to do) or cannot be decoded.
     """
-    if info.refused or info.geometry is None:
-        reason = next((p.message for p in info.problems if p.outcome == "refused"),
-                      "its geometry is unusable")
-        raise SeriesError(f"Series {info.label} cannot be used: {reason}.")
+    _refuse_if_unusable(info)
     try:
         stored = read_stored_values(info.slices)
         values = apply_modality_transform(stored, info.slices)
     except SeriesError as exc:
         info.decoded = False
         raise SeriesError(f"Series {info.label}: {exc}") from exc
+    assert info.geometry is not None
     values = regularise(values, info.geometry)
     info.decoded = True
     geometry = info.geometry
@@ -252,8 +270,29 @@ def _read_with_hint(scan: DicomScan, info: SeriesInfo) -> Volume:
             from exc
 
 
+def check_series(info: SeriesInfo) -> None:
+    """Decode every image of a series without keeping them; sets :attr:`SeriesInfo.decoded`.
+
+    Memory stays at one file's images, so a large series is checked without holding its volume.
+
+    Raises
+    ------
+    SeriesError
+        If the series was refused or an image cannot be decoded.
+    """
+    _refuse_if_unusable(info)
+    try:
+        check_decodes(info.slices)
+    except SeriesError as exc:
+        info.decoded = False
+        raise SeriesError(f"Series {info.label}: {exc}") from exc
+    info.decoded = True
+
+
 def inspect_input(source: InputSource) -> DicomScan:
-    """Scan an input and try to decode every series; sets :attr:`SeriesInfo.decoded`.
+    """Scan an input and check that every series decodes; sets :attr:`SeriesInfo.decoded`.
+
+    Series are decoded one file at a time and not kept, so memory does not grow with their size.
 
     Raises
     ------
@@ -268,7 +307,7 @@ def inspect_input(source: InputSource) -> DicomScan:
             if info.refused:
                 continue
             try:
-                read_series(info)
+                check_series(info)
             except SeriesError as exc:
                 logger.info("series [%d] does not decode", info.index)
                 info.decoded = False

@@ -39,6 +39,7 @@ from numpy.typing import NDArray
 
 from bcl_core.io.descriptors import clean_description
 from bcl_core.io.dicom_headers import SliceHeader
+from bcl_core.io.limits import MAX_SERIES_SIZE_ENV, series_size_limit
 from bcl_core.volume import Plane, plane_of_normal
 
 logger = logging.getLogger(__name__)
@@ -54,6 +55,12 @@ SPACING_RELATIVE_TOLERANCE = 0.02
 SPACING_ABSOLUTE_TOLERANCE_MM = 0.01
 #: In-plane offset between slices (in pixels) above which a stack counts as tilted.
 TILT_TOLERANCE_PIXELS = 0.05
+#: Largest slice step, as a multiple of the series' usual spacing, that is still repaired by
+#: interpolation; a wider gap means slices are missing and nothing is made up to fill it.
+MAX_INTERPOLATED_STEP = 2.0
+#: Farthest a slice may lie from the scanner's origin (mm) before its position is taken as
+#: corrupt: a patient table moves about 2 m, so 10 m is generous.
+MAX_POSITION_MM = 10_000.0
 #: Fewest slices a series needs to be offered for prediction, per role.
 MIN_SLICES_FOR_PREDICTION: dict[str, int] = {"ct_axial": 10, "mr_sagittal": 5}
 
@@ -276,6 +283,23 @@ def _cluster_duplicates(slices: list[SliceHeader], distances: NDArray[np.float64
     return kept, np.asarray(kept_distances), None
 
 
+def _gap_problem(steps: NDArray[np.float64], step: float, wide: NDArray[np.bool_]) -> Problem:
+    """Refusal for slice steps wider than :data:`MAX_INTERPOLATED_STEP` times the spacing."""
+    first_gap = int(np.flatnonzero(wide)[0])
+    start_mm = float(np.sum(steps[:first_gap]))
+    others = int(np.sum(wide)) - 1
+    more = f" and {others} more such gap(s)" if others else ""
+    return Problem(
+        "slice_gap",
+        f"there is a gap of {steps[first_gap]:.2f} mm between slices {first_gap + 1} and "
+        f"{first_gap + 2} ({start_mm:.2f} mm from the first slice){more}, more than "
+        f"{MAX_INTERPOLATED_STEP:g} times the usual {step:.2f} mm spacing, so slices are "
+        "missing; the gap is not filled in by interpolation. Send the complete series again "
+        "from the scanner or PACS",
+        "refused",
+    )
+
+
 def _spacing_problem(steps: NDArray[np.float64]) -> tuple[float, NDArray[np.float64] | None,
                                                           Problem | None]:
     """Check slice steps; returns (spacing, target positions relative to the first, problem)."""
@@ -297,6 +321,9 @@ def _spacing_problem(steps: NDArray[np.float64]) -> tuple[float, NDArray[np.floa
             "Send the complete series again from the scanner or PACS",
             "refused",
         )
+    wide = steps > MAX_INTERPOLATED_STEP * step + tolerance
+    if np.any(wide):
+        return step, None, _gap_problem(steps, step, wide)
     extent = float(np.sum(steps))
     n_target = int(np.floor(extent / step + 1e-6)) + 1
     targets = np.arange(n_target, dtype=np.float64) * step
@@ -306,6 +333,57 @@ def _spacing_problem(steps: NDArray[np.float64]) -> tuple[float, NDArray[np.floa
         f"the slices were resampled by linear interpolation to a uniform {step:.2f} mm "
         f"({n_target} slices)",
         "repaired",
+    )
+
+
+def _implausible_position_problem(slices: Sequence[SliceHeader]) -> Problem | None:
+    """Refusal for positions too far from the scanner's origin to be real (corrupt headers)."""
+    farthest = max(float(np.max(np.abs(header.position))) for header in slices
+                   if header.position is not None)
+    if farthest <= MAX_POSITION_MM:
+        return None
+    n_bad = sum(1 for header in slices if header.position is not None
+                and float(np.max(np.abs(header.position))) > MAX_POSITION_MM)
+    return Problem(
+        "implausible_position",
+        f"{n_bad} of {len(slices)} images state a position {farthest:.3g} mm from the "
+        f"scanner's origin (ImagePositionPatient), more than the {MAX_POSITION_MM / 1000:g} m "
+        "any scan can lie; the header is corrupt, so the slices cannot be placed. Export the "
+        "series again from the scanner or PACS",
+        "refused",
+    )
+
+
+def _pixel_data_problem(slices: Sequence[SliceHeader]) -> Problem | None:
+    """Refusal for images holding more pixel data than their Rows x Columns declare."""
+    excesses = [reason for header in slices if header.pixel_data_length is not None
+                and (reason := header.pixel_data_excess(header.pixel_data_length)) is not None]
+    if not excesses:
+        return None
+    return Problem(
+        "pixel_data_size",
+        f"{len(excesses)} image(s) hold more image data than their header's Rows and Columns "
+        f"state ({excesses[0]}), so the matrix size in the header is wrong and the image would "
+        "be read wrongly; export the series again from the scanner or PACS",
+        "refused",
+    )
+
+
+def _size_problem(columns: int, rows: int, n_slices: int) -> Problem | None:
+    """Refusal for a series larger, once decoded, than :func:`series_size_limit` allows."""
+    limit = series_size_limit()
+    excess = limit.excess(columns, rows, n_slices)
+    if excess is None:
+        return None
+    gib = columns * rows * n_slices * 2 / 1024**3
+    return Problem(
+        "too_large",
+        f"the series would take {gib:.2f} GiB of memory once decoded ({columns} x {rows} "
+        f"pixels x {n_slices} slices at 16 bits): {excess}, more than the limit of "
+        f"{limit.describe()} that covers the largest spine CT. It was not decoded; check that "
+        "this is the CT or MRI series of the patient (the header may be wrong), or raise the "
+        f"limit with {MAX_SERIES_SIZE_ENV} if such series are genuine",
+        "refused",
     )
 
 
@@ -371,6 +449,10 @@ def plan_geometry(slices: Sequence[SliceHeader]) -> tuple[list[SliceHeader], Ser
             "corrupt; export the series again",
             "refused",
         ))
+        return slices, None, problems
+    implausible = _implausible_position_problem(slices)
+    if implausible is not None:
+        problems.append(implausible)
         return slices, None, problems
     normal = np.cross(first.row_cosine, first.column_cosine)
     normal /= np.linalg.norm(normal)
@@ -456,13 +538,18 @@ def assess_series(index: int, slices: Sequence[SliceHeader],
                   split: Problem | None = None) -> SeriesInfo:
     """Check and classify one group of headers (one series)."""
     ordered, geometry, problems = plan_geometry(slices)
+    first = ordered[0]
+    n_slices = len(geometry.target_positions_mm) if geometry is not None else len(ordered)
+    # Checked from the headers alone, before any pixel data is read.
+    for found in (_pixel_data_problem(ordered), _size_problem(first.columns, first.rows,
+                                                              n_slices)):
+        if found is not None:
+            problems.insert(0, found)
     if split is not None:
         problems.insert(0, split)
-    first = ordered[0]
     normal = first.normal
     plane = plane_of_normal(normal) if normal is not None and first.has_geometry else None
     role, weighting = classify(first.modality, plane, first)
-    n_slices = len(geometry.target_positions_mm) if geometry is not None else len(ordered)
     info = SeriesInfo(
         index=index,
         key=_key(ordered, index),

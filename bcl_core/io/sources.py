@@ -1,31 +1,34 @@
 """Turn what a user hands over (a folder, files, uploads, a zip) into a flat list of files.
 
-:func:`open_input` is a context manager: zips are extracted into a private temporary folder
-(mode 0700) that is removed when the block ends, so the files stay readable while a series is
-decoded and nothing is left behind. Uploads held in memory are read from memory and never
-written to disk.
+:func:`open_input` is a context manager. Nothing is copied to disk: zips are opened in place and
+each member is read from the archive when it is needed (the archive stays open until the block
+ends), uploads held in memory are read from memory, and folders are searched without recursion
+(a limit on depth and on path length gives a clear refusal instead of a crash).
 """
 
 from __future__ import annotations
 
+import errno
 import io
 import logging
 import os
-import shutil
-import tempfile
+import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 
-from bcl_core.errors import InputError, UnsafeArchiveError
-from bcl_core.io.archive import ZipLimits, extract_zip, is_zip
+from bcl_core.errors import InputError, InputLimitError, UnsafeArchiveError
+from bcl_core.io.archive import ZipLimits, ZipMember, is_zip, open_zip
+from bcl_core.io.limits import MAX_FOLDER_DEPTH
 
 logger = logging.getLogger(__name__)
 
 #: File names that are never images (operating-system litter).
 _IGNORED_NAMES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
+#: Longest path (bytes) the system opens when it does not say (Linux PATH_MAX).
+_DEFAULT_PATH_MAX = 4096
 
 
 @runtime_checkable
@@ -41,26 +44,32 @@ class Upload(Protocol):
 
 @dataclass(frozen=True)
 class FileRef:
-    """One input file, on disk or in memory.
+    """One input file: on disk, in memory, or a member of an open zip archive.
 
     Parameters
     ----------
     name:
         Display name, relative to the input that was given (for messages).
     path:
-        Location on disk, or ``None`` for an in-memory upload.
+        Location on disk, or ``None``.
     data:
-        The bytes of an in-memory upload, or ``None`` for a file on disk.
+        The bytes of an in-memory upload, or ``None``.
+    member:
+        A member of a zip archive opened by :func:`open_input`, or ``None``; it can be read
+        only inside that ``with`` block.
     """
 
     name: str
     path: Path | None = None
     data: bytes | None = field(default=None, repr=False)
+    member: ZipMember | None = field(default=None, repr=False)
 
     def open(self) -> BinaryIO:
         """A binary stream positioned at the start of the file."""
         if self.data is not None:
             return io.BytesIO(self.data)
+        if self.member is not None:
+            return self.member.open()
         assert self.path is not None
         return open(self.path, "rb")
 
@@ -69,6 +78,8 @@ class FileRef:
         """Size in bytes."""
         if self.data is not None:
             return len(self.data)
+        if self.member is not None:
+            return self.member.size
         assert self.path is not None
         return self.path.stat().st_size
 
@@ -81,39 +92,117 @@ def _starts_like_zip(path: Path) -> bool:
         return stream.read(4) == b"PK\x03\x04"
 
 
+def _shown(path: Path | str, keep: int = 80) -> str:
+    """A path short enough for a message (the start and the end of a very long one)."""
+    text = str(path)
+    return text if len(text) <= keep else f"{text[:keep // 2]}...{text[-keep // 2:]}"
+
+
+def _path_max(folder: Path) -> int:
+    try:
+        return int(os.pathconf(folder, "PC_PATH_MAX"))
+    except (OSError, ValueError, AttributeError):
+        return _DEFAULT_PATH_MAX
+
+
+def _too_long(folder: Path, limit: int) -> InputLimitError:
+    return InputLimitError(
+        f"{_shown(folder)} holds files whose full path is longer than this system allows "
+        f"({limit} characters), so they cannot be opened; copy the CT and MRI series into a "
+        "folder with a shorter path and choose that folder."
+    )
+
+
+def walk_files(folder: Path, max_depth: int = MAX_FOLDER_DEPTH) -> list[Path]:
+    """Every regular file under ``folder`` (symbolic links are not followed), sorted.
+
+    The search uses an explicit stack, not recursion, so no depth of nesting can crash it; it
+    stops with a clear refusal below ``max_depth`` levels or at a path the system cannot open.
+
+    Parameters
+    ----------
+    folder:
+        An existing folder.
+    max_depth:
+        Most levels of sub-folders searched below ``folder``.
+
+    Returns
+    -------
+    list of Path
+        Sorted as :class:`~pathlib.Path` objects sort (folder by folder).
+
+    Raises
+    ------
+    InputLimitError
+        If folders nest deeper than ``max_depth`` or a path is too long for the system.
+    """
+    path_max = _path_max(folder)
+    found: list[Path] = []
+    stack: list[tuple[Path, int]] = [(folder, 0)]
+    while stack:
+        current, depth = stack.pop()
+        try:
+            with os.scandir(current) as entries:
+                listed = list(entries)
+        except OSError as exc:
+            if exc.errno == errno.ENAMETOOLONG:
+                raise _too_long(folder, path_max) from exc
+            # An unreadable sub-folder is skipped, as a file browser would.
+            logger.info("a sub-folder could not be read (%s); skipped", exc.strerror)
+            continue
+        for entry in listed:
+            if len(os.fsencode(entry.path)) >= path_max:
+                raise _too_long(folder, path_max)
+            if entry.is_symlink():
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                if depth + 1 > max_depth:
+                    raise InputLimitError(
+                        f"{_shown(folder)} holds folders nested more than {max_depth} levels "
+                        "deep; copy the CT and MRI series into a simpler folder (one folder "
+                        "per series is enough) and choose that folder."
+                    )
+                stack.append((Path(entry.path), depth + 1))
+            elif entry.is_file(follow_symlinks=False):
+                found.append(Path(entry.path))
+    return sorted(found)
+
+
 class _Collector:
-    """Gathers files from heterogeneous inputs, extracting zips into one private folder."""
+    """Gathers files from heterogeneous inputs; zips are opened in place and read lazily."""
 
     def __init__(self, limits: ZipLimits) -> None:
         self.files: list[FileRef] = []
         self.limits = limits
-        self._tmp: Path | None = None
-        self._zips = 0
-
-    def _zip_folder(self, label: str) -> Path:
-        if self._tmp is None:
-            # mkdtemp creates the folder readable by this user only (0700).
-            self._tmp = Path(tempfile.mkdtemp(prefix="bcl-input-"))
-        self._zips += 1
-        folder = self._tmp / f"zip{self._zips}"
-        folder.mkdir()
-        # No names in logs: archive and file names often carry the patient's name.
-        logger.info("extracting zip archive %d into a private temporary folder", self._zips)
-        return folder
+        self._archives: list[zipfile.ZipFile] = []
 
     def add_zip(self, source: Path | BinaryIO, label: str) -> None:
-        folder = self._zip_folder(label)
-        for path in extract_zip(source, folder, self.limits):
-            relative = path.relative_to(folder).as_posix()
-            if path.name not in _IGNORED_NAMES and not relative.startswith("__MACOSX/"):
-                self.files.append(FileRef(name=f"{label}/{relative}", path=path))
+        archive, members = open_zip(source, self.limits)
+        self._archives.append(archive)
+        # No names in logs: archive and file names often carry the patient's name.
+        logger.info("zip archive %d opened: %d files, read from the archive as needed",
+                    len(self._archives), len(members))
+        for member in members:
+            relative = member.relative.as_posix()
+            if member.relative.name not in _IGNORED_NAMES and not relative.startswith("__MACOSX/"):
+                self.files.append(FileRef(name=f"{label}/{relative}", member=member))
 
     def add_path(self, path: Path) -> None:
-        if not path.exists():
+        try:
+            exists, is_dir = path.exists(), path.is_dir()
+        except OSError as exc:
+            if exc.errno == errno.ENAMETOOLONG:
+                raise InputLimitError(
+                    f"The path {_shown(path)} is longer than this system allows "
+                    f"({len(str(path))} characters); copy the series into a folder with a "
+                    "shorter path and choose that folder."
+                ) from exc
+            raise InputError(f"{_shown(path)} cannot be read ({exc.strerror or exc}); check "
+                             "the path and your permissions.") from exc
+        if not exists:
             raise InputError(f"{path} does not exist; check the path and try again.")
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and not p.is_symlink())
-            for file in found:
+        if is_dir:
+            for file in walk_files(path):
                 if file.name not in _IGNORED_NAMES:
                     self.files.append(FileRef(name=file.relative_to(path).as_posix(), path=file))
             return
@@ -157,14 +246,14 @@ class _Collector:
             )
 
     def cleanup(self) -> None:
-        if self._tmp is not None:
-            shutil.rmtree(self._tmp, ignore_errors=True)
-            self._tmp = None
+        for archive in self._archives:
+            archive.close()
+        self._archives = []
 
 
 @contextmanager
 def open_input(source: InputSource, limits: ZipLimits | None = None) -> Iterator[list[FileRef]]:
-    """Collect every file of an input; zips are extracted privately and removed afterwards.
+    """Collect every file of an input; zip members are read from the archive while the block runs.
 
     Parameters
     ----------
@@ -183,8 +272,10 @@ def open_input(source: InputSource, limits: ZipLimits | None = None) -> Iterator
     ------
     InputError
         If a path does not exist or the input kind is not supported.
+    InputLimitError
+        If a folder nests too deep or holds a path too long to open (see :func:`walk_files`).
     UnsafeArchiveError
-        If a zip is refused (see :func:`~bcl_core.io.archive.extract_zip`).
+        If a zip is refused (see :func:`~bcl_core.io.archive.open_zip`).
 
     Examples
     --------

@@ -1,7 +1,9 @@
 """Session-state keys of the consult and patient-view pages, initialised in one place.
 
 Per-patient data (the loaded case, marks, result, report bytes) lives only in
-``st.session_state`` under these keys: never in a global cache, a log or a file.
+``st.session_state`` under these keys: never in a global cache, a log or a file. The decoded
+volumes live only in the :class:`~bcl_core.consult.ConsultCase` under :data:`CONSULT`, one per
+modality: a new load releases them before decoding (``load_case(..., replacing=...)``).
 """
 
 from __future__ import annotations
