@@ -122,6 +122,9 @@ def _cases_tab(study_id: int) -> None:
             if report is not None:
                 st.success(f"Imported {len(report.imported)} case(s); "
                            f"{report.skipped_duplicates} already present.")
+                if report.set_aside:
+                    st.info("Set aside, not stored (only CT and MR images are): "
+                            f"{report.set_aside_summary()}.")
     _table(session.call(list_cases, study_id) or [])
 
 

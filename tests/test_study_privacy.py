@@ -258,3 +258,69 @@ def test_gitignore_covers_study_data_and_streamlit_secrets(path):
     result = subprocess.run(["git", "-C", str(repo), "check-ignore", "-q", "--no-index", path],
                             check=False)
     assert result.returncode == 0, f"{path} is not ignored by .gitignore"
+
+
+# --- the command line -----------------------------------------------------------------------
+def test_cli_init_creates_the_key_and_import_lists_what_was_set_aside(tmp_path, monkeypatch,
+                                                                       capsys, source):
+    import re
+
+    from test_study_support import FAST_HASHER
+
+    from bcl_core.cli import main
+    from bcl_core.study import StudyDatabase
+
+    monkeypatch.setenv("BCL_STUDY_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("BCL_DATABASE_URL", raising=False)
+
+    def fast_database() -> StudyDatabase:
+        database = StudyDatabase(password_hasher=FAST_HASHER)
+        database.upgrade()
+        return database
+
+    monkeypatch.setattr("bcl_core.commands.study.database_from_env", fast_database)
+    assert main(["study", "init", "--coordinator", "boss"]) == 0
+    out = capsys.readouterr().out
+    key_file = tmp_path / "data" / "study.key"
+    assert f"Study key created: {key_file}" in out and _mode(key_file) == 0o600
+    otp = re.search(r"shown once\): (\S+)", out).group(1)
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": otp)
+    monkeypatch.setenv("BCL_STUDY_PASSWORD", "Quartz lantern orbit 7719 marsh")
+    assert main(["study", "passwd", "--user", "boss"]) == 0
+    assert main(["study", "create-study", "Pilot", "--user", "boss"]) == 0
+    write_pdf_object(source / SOURCE / "ct" / "report.dcm")
+    capsys.readouterr()
+    assert main(["study", "import", "1", str(source), "--user", "boss"]) == 0
+    out = capsys.readouterr().out
+    assert "imported 1 case(s)" in out
+    assert "set aside (not stored; only CT and MR images are): 1 Encapsulated PDF Storage" in out
+    assert "report.dcm" not in out and SOURCE not in out
+
+
+def test_admin_page_import_lists_what_was_set_aside(tmp_path, monkeypatch, repo_root, source):
+    from streamlit.testing.v1 import AppTest
+    from test_study_support import FAST_HASHER, PASSWORD
+
+    from bcl_core.study import StudyDatabase
+
+    monkeypatch.chdir(repo_root)
+    url = f"sqlite:///{tmp_path / 'study.sqlite'}"
+    monkeypatch.setenv("BCL_DATABASE_URL", url)
+    monkeypatch.setenv("BCL_STUDY_DIR", str(tmp_path / "data"))
+    db = StudyDatabase(url=url, data_dir=tmp_path / "data", password_hasher=FAST_HASHER)
+    db.upgrade()
+    build_world(db, n_cases=0)
+    write_text_sr(source / SOURCE / "mr" / "note.dcm")
+    app = AppTest.from_file(str(repo_root / "pages" / "study_admin.py"), default_timeout=60)
+    app.run()
+    app.text_input(key="study_login_username").input("coordinator")
+    app.text_input(key="study_login_password").input(PASSWORD)
+    app.button[0].click().run()
+    app.text_input(key="import_folder").input(str(source))
+    next(b for b in app.button if b.label == "Import cases").click().run()
+    assert not app.exception, app.exception
+    assert any("Imported 1 case(s)" in s.value for s in app.success)
+    notes = [i.value for i in app.info if "Set aside" in i.value]
+    assert notes == ["Set aside, not stored (only CT and MR images are): 1 Basic Text SR "
+                     "Storage."]
+    db.dispose()

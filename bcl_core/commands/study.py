@@ -122,8 +122,7 @@ def _import(args: argparse.Namespace, db: StudyDatabase, token: str) -> int:
     _out(f"imported {len(report.imported)} case(s), {report.skipped_duplicates} already "
          "present")
     if report.set_aside:
-        listed = ", ".join(f"{count} {reason}" for reason, count in report.set_aside)
-        _out(f"set aside (not stored; only CT and MR images are): {listed}")
+        _out(f"set aside (not stored; only CT and MR images are): {report.set_aside_summary()}")
     if args.labels:
         count = import_reference_labels(db, token, args.study, args.labels)
         _out(f"{count} reference label(s) set")

@@ -74,6 +74,10 @@ class ImportReport:
     #: Storage", or "not DICOM"); never file names.
     set_aside: tuple[tuple[str, int], ...] = ()
 
+    def set_aside_summary(self) -> str:
+        """E.g. ``'1 Encapsulated PDF Storage, 2 not DICOM'``; empty when nothing was set aside."""
+        return ", ".join(f"{count} {reason}" for reason, count in self.set_aside)
+
 
 @dataclass(frozen=True)
 class CaseTarget:
