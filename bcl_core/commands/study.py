@@ -2,7 +2,9 @@
 
 Every action except ``init`` signs in as a coordinator: ``--user`` (or ``BCL_STUDY_USER``) and
 the password from ``BCL_STUDY_PASSWORD`` or a prompt. The database is ``BCL_DATABASE_URL`` or a
-SQLite file under ``BCL_STUDY_DIR`` (default ``./study_data``).
+SQLite file under ``BCL_STUDY_DIR`` (default ``./study_data``). ``init`` also creates the study
+key that hashes source case ids (``BCL_STUDY_KEY``, ``BCL_STUDY_KEY_FILE`` or
+``<data folder>/study.key``; see :mod:`bcl_core.study.keys`).
 """
 
 from __future__ import annotations
