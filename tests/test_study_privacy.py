@@ -143,17 +143,18 @@ def test_cases_hashed_before_the_key_are_keyed_on_first_use(make_db, source):
     world = build_world(make_db("sqlite"), n_cases=0)
     coordinator = world.token("coordinator")
     import_cases(world.db, coordinator, world.study_id, source)
-    key = (world.db.root / "study.key").read_text().strip().encode()
     _, _, salt = _stored_case(world)
     legacy = _salted(salt, SOURCE)
 
-    def make_legacy(session) -> None:  # the row as an older version wrote it
+    def make_legacy(session) -> None:  # the row as an older version wrote it, with no key
         session.execute(text("UPDATE study_case SET source_key_sha256 = :h, "
                              "source_key_scheme = 'sha256'"), {"h": legacy})
 
     world.db.run(make_legacy, write=True)
+    (world.db.root / "study.key").unlink()
     assert import_reference_labels(world.db, coordinator, world.study_id,
                                    source / "labels.csv") == 1
+    key = (world.db.root / "study.key").read_text().strip().encode()  # made for the old rows
     assert [lab.calls["type4"] for lab in reference_labels(world.db, coordinator,
                                                            world.study_id)] == [1]
     stored, scheme, _ = _stored_case(world)

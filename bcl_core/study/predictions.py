@@ -12,9 +12,14 @@ from sqlalchemy.orm import Session
 
 from bcl_core.errors import BCLError, InputError, StudyError
 from bcl_core.study.access import ServiceContext, service
-from bcl_core.study.cases import case_target, find_case_by_source, read_label_csv, series_dirs
+from bcl_core.study.cases import (
+    case_target,
+    ensure_study_key,
+    find_case_by_source,
+    read_label_csv,
+    series_dirs,
+)
 from bcl_core.study.constants import LEAK_TYPES, READER_SERIES, Role
-from bcl_core.study.keys import require_study_key
 from bcl_core.study.models import AuditEvent, Case, ModelPrediction
 from bcl_core.study.studies import get_study
 from bcl_core.study.validation import check_calls, check_probability, clean_text
@@ -84,7 +89,7 @@ def import_predictions_csv(ctx: ServiceContext, study_id: int, csv_path: str | P
     """
     version = _version(model_version)
     study = get_study(ctx.session, study_id)
-    key = require_study_key(ctx.db.root)  # source ids are matched by keyed hash
+    key = ensure_study_key(ctx.db)  # source ids are matched by keyed hash
     rows = read_label_csv(Path(csv_path), PROB_COLUMNS + CALL_COLUMNS)
     for line, row in enumerate(rows, start=2):
         case = find_case_by_source(ctx.session, study, row["case_id"], key)

@@ -19,13 +19,13 @@ from bcl_core.errors import ConflictError, InputError
 from bcl_core.study.access import ServiceContext, service
 from bcl_core.study.cases import (
     case_target,
+    ensure_study_key,
     find_case_by_source,
     get_case,
     read_label_csv,
     series_dirs,
 )
 from bcl_core.study.constants import LEAK_TYPES, REFERENCE_READS_PER_CASE, REFERENCE_SERIES, Role
-from bcl_core.study.keys import require_study_key
 from bcl_core.study.models import Case, ReferenceLabel, ReferenceRead, User
 from bcl_core.study.reading import check_assigned
 from bcl_core.study.studies import get_study
@@ -164,7 +164,7 @@ def import_reference_labels(ctx: ServiceContext, study_id: int, csv_path: str | 
         If columns are missing, a value is not 0/1, or a case id is not in the study.
     """
     study = get_study(ctx.session, study_id)
-    key = require_study_key(ctx.db.root)  # source ids are matched by keyed hash
+    key = ensure_study_key(ctx.db)  # source ids are matched by keyed hash
     rows = read_label_csv(Path(csv_path), LEAK_TYPES)
     count = 0
     for line, row in enumerate(rows, start=2):
