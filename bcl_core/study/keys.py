@@ -101,7 +101,8 @@ def create_study_key(data_dir: str | Path) -> Path | None:
     if load_study_key(data_dir) is not None:
         return None
     path = key_file_path(data_dir)
-    make_private_dir(path.parent)
+    if not path.parent.exists():  # an existing folder (a home directory, say) keeps its mode
+        make_private_dir(path.parent)
     try:
         with open_private_file(path, exclusive=True) as handle:
             handle.write((secrets.token_hex(32) + "\n").encode("ascii"))
