@@ -206,3 +206,73 @@ def test_bcl_inspect_process_never_shows_a_traceback(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.startswith("error: No DICOM images found")
     assert "Traceback" not in result.stderr
+
+
+# --- folders too deep or paths too long (issue 16) ------------------------------------------
+def _nest(root: Path, names: list[str], leaf: bytes | None = None) -> None:
+    """Folders ``root/names[0]/names[1]/...`` made through directory handles (no path limit)."""
+    fds = [os.open(root, os.O_RDONLY | os.O_DIRECTORY)]
+    try:
+        for name in names:
+            os.mkdir(name, dir_fd=fds[-1])
+            fds.append(os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fds[-1]))
+        if leaf is not None:
+            fd = os.open("leaf.dcm", os.O_WRONLY | os.O_CREAT, 0o600, dir_fd=fds[-1])
+            os.write(fd, leaf)
+            os.close(fd)
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def _unnest(root: Path, names: list[str]) -> None:
+    """Remove what :func:`_nest` made, deepest first, without recursion or long paths."""
+    fds = [os.open(root, os.O_RDONLY | os.O_DIRECTORY)]
+    try:
+        for name in names:
+            fds.append(os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fds[-1]))
+        for entry in os.listdir(fds[-1]):
+            os.unlink(entry, dir_fd=fds[-1])
+        for depth in range(len(names), 0, -1):
+            os.close(fds.pop())
+            os.rmdir(names[depth - 1], dir_fd=fds[-1])
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def _one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), captured.err
+    assert "unexpected internal error" not in captured.err and captured.out == ""
+    return lines[0]
+
+
+def test_folders_nested_1000_deep_are_refused(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    names = ["d"] * 1000
+    leaf = write_series(tmp_path / "one", ramp((1, 4, 4)))[0].read_bytes()
+    _nest(tmp_path, names, leaf)
+    try:
+        assert main(["inspect", str(tmp_path / "d")]) == 2
+        line = _one_error_line(capsys)
+        assert "nested more than 32 levels deep" in line and "simpler folder" in line
+    finally:
+        _unnest(tmp_path, names)
+
+
+def test_paths_longer_than_the_system_allows_are_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    names = ["n" * 250] * 20  # 20 x 251 = 5020 characters below tmp_path: over 4096
+    leaf = write_series(tmp_path / "one", ramp((1, 4, 4)))[0].read_bytes()
+    _nest(tmp_path, names, leaf)
+    try:
+        assert main(["inspect", str(tmp_path)]) == 2
+        line = _one_error_line(capsys)
+        assert "longer than this system allows (4096 characters)" in line
+        assert main(["inspect", str(tmp_path.joinpath(*names, "leaf.dcm"))]) == 2
+        line = _one_error_line(capsys)
+        assert "is longer than this system allows" in line and len(line) < 600
+    finally:
+        _unnest(tmp_path, names)
