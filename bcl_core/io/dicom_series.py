@@ -14,8 +14,14 @@ duplicate positions       refused   different images at one position (repeated r
 missing slices            refused   a gap that is a whole number of slice steps: the series
                                     is incomplete and must be sent again
 non-uniform spacing       repaired  resampled by linear interpolation to the median spacing
+                                    when no step exceeds twice that spacing
+wide gap                  refused   a step over twice the spacing (not a whole multiple):
+                                    slices are missing; nothing is made up to fill it
 gantry tilt               repaired  each slice shifted within its plane to an upright grid
 missing geometry tags     refused   slices cannot be placed in 3D
+implausible position      refused   a slice more than 10 m from the origin (corrupt header)
+pixel data size           refused   more uncompressed pixel data than Rows x Columns state
+too large                 refused   decoded size over ``BCL_MAX_SERIES_SIZE``, from headers
 colour images             refused   screenshots / secondary captures, not measurements
 single slice              note      readable, listed, not offered for prediction
 ========================  ========  ==========================================================
