@@ -17,6 +17,7 @@ from bcl_core import SYNTHETIC_NOTICE, __version__  # noqa: E402
 from bcl_core.app_status import REQUIRED_MODELS  # noqa: E402
 from bcl_core.card_summary import MODEL_CARD_FILE, card_summary, load_model_card  # noqa: E402
 from bcl_core.leakage import LEAKAGE_TYPES, TYPE_LABELS  # noqa: E402
+from pages.components.frame import require_frame  # noqa: E402
 from pages.components.models import status  # noqa: E402
 
 
@@ -51,4 +52,5 @@ def render() -> None:
     st.caption(f"BCL Predict {__version__}. Research software.")
 
 
+require_frame()  # before any output: a deep link opened first gets the frame
 render()

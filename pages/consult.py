@@ -36,6 +36,7 @@ from bcl_core.demo_case import demo_case_dir, demo_points  # noqa: E402
 from bcl_core.errors import BCLError  # noqa: E402
 from bcl_core.leakage import LEAKAGE_TYPES, TYPE_LABELS  # noqa: E402
 from pages.components import consult_state as keys  # noqa: E402
+from pages.components.frame import require_frame  # noqa: E402
 from pages.components.models import pipeline_models, status  # noqa: E402
 from pages.components.viewer_widget import slice_key, viewer_widget  # noqa: E402
 
@@ -361,4 +362,5 @@ def render() -> None:
     _results(consult)
 
 
+require_frame()  # before any output: a deep link opened first gets the frame
 render()

@@ -6,6 +6,9 @@ Works as a script page (``st.Page("pages/evaluation.py")``) or through :func:`re
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import streamlit as st
 
 from bcl_core import SYNTHETIC_NOTICE
@@ -128,4 +131,8 @@ def render() -> None:
 
 
 if __name__ == "__main__":  # Streamlit runs script pages as __main__
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for `pages.components`
+    from pages.components.frame import require_frame
+
+    require_frame()  # before any output: a deep link opened first gets the frame
     render()

@@ -28,6 +28,7 @@ from bcl_core.patient_view import (  # noqa: E402
     leakage_diagram,
 )
 from pages.components import consult_state as keys  # noqa: E402
+from pages.components.frame import require_frame  # noqa: E402
 
 
 def render() -> None:
@@ -66,4 +67,5 @@ def render() -> None:
                        mime="application/pdf", key="patient_handout", on_click="ignore")
 
 
+require_frame()  # before any output: a deep link opened first gets the frame
 render()

@@ -28,6 +28,7 @@ from bcl_core.study.constants import LEAK_TYPES, Role  # noqa: E402
 from bcl_core.study.models import utcnow  # noqa: E402
 from bcl_core.study.views import CaseToRead  # noqa: E402
 from pages.components import study_session as session  # noqa: E402
+from pages.components.frame import require_frame  # noqa: E402
 from pages.components.viewer_widget import viewer_widget  # noqa: E402
 
 TYPE_NAMES = {
@@ -190,4 +191,5 @@ def main() -> None:
         _read_cases(study.study_id, role)
 
 
+require_frame()  # before any output: a deep link opened first gets the frame
 main()

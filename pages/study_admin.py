@@ -45,6 +45,7 @@ from bcl_core.study.constants import LEAK_TYPES, Role  # noqa: E402
 from bcl_core.study.db import describe_location  # noqa: E402
 from bcl_core.study.predictions import pipeline_predictor  # noqa: E402
 from pages.components import study_session as session  # noqa: E402
+from pages.components.frame import require_frame  # noqa: E402
 
 
 def _table(rows: list[object]) -> None:
@@ -256,4 +257,5 @@ def main() -> None:
             show(study.study_id)
 
 
+require_frame()  # before any output: a deep link opened first gets the frame
 main()
