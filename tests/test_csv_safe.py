@@ -206,3 +206,15 @@ def test_phantom_labels_csv_escapes_case_ids(tmp_path: Path) -> None:
     assert _dangerous_cells(text) == []
     (read,) = list(csv.DictReader(io.StringIO(text)))
     assert read["case_id"] == "'@evil" and float(read["oracle_type1"]) == 0.125
+
+
+def test_study_label_import_reads_escaped_case_ids_back(tmp_path: Path) -> None:
+    """A labels CSV written by the product (escaped) gives the study import the ids as named."""
+    from bcl_core.study.cases import read_label_csv
+
+    path = tmp_path / "labels.csv"
+    # What the product's writers put in the file for these two ids (escape written out by hand).
+    path.write_text("case_id,type1\n'=HYPERLINK(1),1\nC0001,0\n", encoding="utf-8")
+    rows = read_label_csv(path, ("type1",))
+    assert [row["case_id"] for row in rows] == ["=HYPERLINK(1)", "C0001"]
+    assert [row["type1"] for row in rows] == ["1", "0"]

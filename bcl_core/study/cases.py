@@ -32,6 +32,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bcl_core.errors import ConflictError, InputError, NotFoundError
+from bcl_core.io.csv_safe import unescape_cell
 from bcl_core.private_files import make_private_dir
 from bcl_core.study.access import ServiceContext, service
 from bcl_core.study.constants import REFERENCE_SERIES, Role
@@ -363,6 +364,8 @@ def read_label_csv(path: Path, required: tuple[str, ...]) -> list[dict[str, str]
             missing = [c for c in ("case_id", *required) if c not in columns]
             if missing:
                 raise InputError(f"{Path(path).name} lacks the column(s) {', '.join(missing)}.")
-            return list(reader)
+            # The product's own CSV writers escape formula-like cells; read them back as written.
+            return [{key: str(unescape_cell(value)) if isinstance(value, str) else value
+                     for key, value in row.items()} for row in reader]
     except OSError as exc:
         raise InputError(f"Cannot read {path}: {exc.strerror}.") from exc
