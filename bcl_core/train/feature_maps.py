@@ -24,6 +24,7 @@ from bcl_core.errors import ModelError
 from bcl_core.phantom.features import RiskFeatures
 from bcl_core.phantom.spec import CaseSpec
 from bcl_core.pipeline import classifier_input, roi_settings
+from bcl_core.train.fusion_inputs import settings_sidecar
 from bcl_core.volume import Volume
 
 #: Feature -> (whether a case has it, the fracture-geometry field that holds it, the field's
@@ -36,7 +37,8 @@ FEATURES: Mapping[str, tuple[Callable[[RiskFeatures], bool], str, Any]] = {
 #: The mapped features, in channel order (new features are appended, so a crop cache made with
 #: the first ones gets only the new channels computed).
 FEATURE_MAP_NAMES: tuple[str, ...] = tuple(FEATURES)
-#: The features the shipped recipe's detector maps (the venous channels did not help: docs/models.md).
+#: The features the shipped recipe's detector maps (the venous channels did not help:
+#: docs/research/fusion_features.md).
 SHIPPED_FEATURE_MAPS: tuple[str, ...] = ("wall_defect", "posterior_breach")
 #: Change of a crop voxel (normalised units; CT: 1 = 1,500 HU) that marks it as the feature's:
 #: 45 HU, about 1.5 times the internal site's CT noise SD, which the paired renders share.
@@ -67,8 +69,6 @@ def without(spec: CaseSpec, feature: str) -> CaseSpec:
 def normalised_crop(series: Volume, mask: Volume, name: str, settings: Mapping[str, Any]
                     ) -> NDArray[np.float32]:
     """The normalised ``(k, j, i)`` classifier crop of ``series``, boxed with ``mask``."""
-    from bcl_core.train.fusion_data import settings_sidecar
-
     sidecar = settings_sidecar(settings)
     values, _ = classifier_input(series, mask, sidecar.inputs[name], roi_settings(sidecar, name))
     return values[0, 0]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,92 +36,12 @@ from bcl_core.stats import fixed_sensitivity_point, youden_point
 from bcl_core.train.augment import AugmentConfig, thick_slice_operator
 from bcl_core.train.export import OPSET
 from bcl_core.train.feature_maps import SHIPPED_FEATURE_MAPS, map_channel_index
+from bcl_core.train.fusion_inputs import FUSION_INPUT_SETTINGS, CropSet
 
 logger = logging.getLogger(__name__)
 
 #: Type IV (spinal canal) is the one never to miss: its threshold keeps this validation recall.
 TYPE4_TARGET_SENSITIVITY = 0.95
-
-
-@dataclass
-class CropSet:
-    """Cached classifier inputs of one data split.
-
-    ``ct`` and ``mr`` are normalised crops ``(N, D, H, W)`` on the classifier grid; ``labels``
-    is ``(N, len(HEAD_NAMES))`` 0/1 (types I-IV then "any"); ``oracle`` the generator's true
-    per-type probabilities ``(N, 4)`` when known (synthetic data), else empty; ``latent`` the
-    generator's standardised latent features ``(N, F)`` (auxiliary targets), else empty;
-    ``maps`` the CT crop voxels each mapped feature changes ``(N, K, D, H, W)`` 0/1
-    (:mod:`bcl_core.train.feature_maps`; synthetic data), else empty.
-    """
-
-    case_ids: list[str]
-    ct: NDArray[np.float32]
-    mr: NDArray[np.float32]
-    labels: NDArray[np.uint8]
-    oracle: NDArray[np.float32] = field(default_factory=lambda: np.zeros((0, 4), np.float32))
-    latent: NDArray[np.float32] = field(default_factory=lambda: np.zeros((0, 0), np.float32))
-    #: The input settings the crops were made with (canonical JSON; "" when unknown).
-    settings: str = ""
-    maps: NDArray[np.uint8] = field(default_factory=lambda: np.zeros((0,), np.uint8))
-
-    def __len__(self) -> int:
-        return len(self.case_ids)
-
-    def subset(self, index: Sequence[int] | NDArray[np.int64]) -> CropSet:
-        """The cases at ``index``, in that order."""
-        idx = np.asarray(index, dtype=np.int64)
-        oracle = self.oracle[idx] if len(self.oracle) else self.oracle
-        latent = self.latent[idx] if len(self.latent) else self.latent
-        maps = self.maps[idx] if len(self.maps) else self.maps
-        return CropSet([self.case_ids[i] for i in idx], self.ct[idx], self.mr[idx],
-                       self.labels[idx], oracle, latent, self.settings, maps)
-
-    @classmethod
-    def concat(cls, parts: Sequence[CropSet]) -> CropSet:
-        """The cases of ``parts`` one after the other (all made with the same settings)."""
-        if not parts:
-            raise ModelError("no crop sets to join.")
-        if len({part.settings for part in parts}) > 1:
-            raise ModelError("crop sets made with different input settings cannot be joined.")
-
-        def joined(name: str) -> NDArray[Any]:
-            arrays = [getattr(part, name) for part in parts]
-            if (any(len(a) != len(part) for a, part in zip(arrays, parts, strict=True))
-                    or len({a.shape[1:] for a in arrays}) > 1):
-                return arrays[0][:0]  # one part lacks it (or has other maps): so does the whole
-            return np.concatenate(arrays)
-
-        return cls([c for part in parts for c in part.case_ids], joined("ct"), joined("mr"),
-                   joined("labels"), joined("oracle"), joined("latent"), parts[0].settings,
-                   joined("maps"))
-
-    def save(self, path: str | Path) -> Path:
-        """Write as a compressed ``.npz`` (atomically: readers never see a partial file)."""
-        out = Path(path)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        partial = out.with_name(out.name + ".partial.npz")
-        np.savez_compressed(partial, case_ids=np.asarray(self.case_ids),
-                            ct=self.ct.astype(np.float16), mr=self.mr.astype(np.float16),
-                            labels=self.labels, oracle=self.oracle, latent=self.latent,
-                            settings=np.asarray(self.settings), maps=self.maps.astype(np.uint8))
-        partial.replace(out)
-        return out
-
-    @classmethod
-    def load(cls, path: str | Path) -> CropSet:
-        """Read a crop set written by :meth:`save`."""
-        try:
-            data = np.load(Path(path))
-        except (OSError, ValueError) as exc:
-            raise ModelError(f"cannot read crop cache {path}: {exc}; rebuild it.") from exc
-        latent = (data["latent"].astype(np.float32) if "latent" in data.files
-                  else np.zeros((0, 0), np.float32))
-        maps = data["maps"] if "maps" in data.files else np.zeros((0,), np.uint8)
-        return cls([str(c) for c in data["case_ids"]], data["ct"].astype(np.float32),
-                   data["mr"].astype(np.float32), data["labels"].astype(np.uint8),
-                   data["oracle"].astype(np.float32), latent,
-                   str(data["settings"]) if "settings" in data.files else "", maps)
 
 
 @dataclass(frozen=True)
@@ -148,7 +68,7 @@ class FusionTrainConfig:
     aux_weight: float = 1.0
     #: Features the CT feature detector maps (names of :data:`FEATURE_MAP_NAMES`); () for none.
     #: The venous channels are left out of the shipped recipe: mapped (with counts) they did not
-    #: lift Type I and lowered Type II (docs/models.md).
+    #: lift Type I and lowered Type II (docs/research/fusion_features.md).
     feature_maps: tuple[str, ...] = SHIPPED_FEATURE_MAPS
     #: Weight of the feature-map loss (binary cross-entropy per detector cell) when the training
     #: data has maps (synthetic cases); without maps the detector learns from the labels only.
@@ -157,10 +77,11 @@ class FusionTrainConfig:
     map_pos_weight: float = 20.0
     #: The detector's peak learning rate relative to ``learning_rate``: on its own it found the
     #: wall defect sooner at 2e-3 than under a 1e-3 one-cycle schedule
-    #: (``benchmarks/fusion_feature_detector.py``; docs/models.md).
+    #: (``research/fusion_feature_detector.py``; docs/research/fusion_features.md).
     detector_lr_factor: float = 2.0
     #: The detector's soft count of each map joins its maxima (``FusionNet(detector_counts)``);
-    #: off in the shipped recipe (measured with the venous-channel map, docs/models.md).
+    #: off in the shipped recipe (measured with the venous-channel map,
+    #: docs/research/fusion_features.md).
     detector_counts: bool = False
     #: The detector's summaries also feed the heads' logits directly
     #: (``FusionNet(detector_direct)``).
@@ -178,7 +99,8 @@ class FusionTrainConfig:
     #: slice axis (:func:`bcl_core.train.augment.thick_slice_operator`, the thicknesses of
     #: :class:`~bcl_core.train.augment.AugmentConfig`): the external site's CT has 3.75 mm
     #: slices, the development site's 1.25 mm. Off in the shipped recipe: CT at 0.5 changed the
-    #: external wall-defect detection and AUROCs by no more than noise (docs/models.md).
+    #: external wall-defect detection and AUROCs by no more than noise
+    #: (docs/research/fusion_features.md).
     thick_slice_p: tuple[float, float] = (0.0, 0.0)
     #: Tensor dims along the CT (axial: k) and MRI (sagittal: i) slice axes.
     slice_dims: tuple[int, int] = (2, 4)
@@ -246,8 +168,6 @@ def _augment(batch: torch.Tensor, generator: torch.Generator, max_shift: int,
 
 def crop_voxel_mm(modality: str) -> float:
     """Voxel size (mm) of the classifier crop grid of ``modality`` (the crop is isotropic)."""
-    from bcl_core.train.fusion_data import FUSION_INPUT_SETTINGS
-
     spacing = FUSION_INPUT_SETTINGS["inputs"][modality]["spacing_mm"]
     if len(set(spacing)) != 1:
         raise ModelError(f"thick-slice augmentation needs an isotropic {modality} crop grid.")

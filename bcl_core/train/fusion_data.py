@@ -9,7 +9,6 @@ functions, so training and inference cannot disagree. No torch here.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -20,9 +19,8 @@ import numpy as np
 
 from bcl_core.errors import BCLError
 from bcl_core.io.nifti import read_nifti
-from bcl_core.leakage import HEAD_NAMES, LEAKAGE_TYPES
+from bcl_core.leakage import LEAKAGE_TYPES
 from bcl_core.segment import model_for, segment_vertebra
-from bcl_core.sidecar import Sidecar
 from bcl_core.train.cases import case_dirs, read_series, read_truth
 from bcl_core.train.feature_maps import (
     FEATURE_MAP_NAMES,
@@ -30,53 +28,15 @@ from bcl_core.train.feature_maps import (
     normalised_crop,
     phantom_feature_masks,
 )
+from bcl_core.train.fusion_inputs import FUSION_INPUT_SETTINGS, CropSet, settings_key
 
 logger = logging.getLogger(__name__)
 
 MaskSource = Literal["model", "truth"]
 
-#: Classifier input grids and ROI settings; training copies them into the fusion sidecar, which
-#: is then the only place inference reads them from.
-FUSION_INPUT_SETTINGS: Mapping[str, Any] = {
-    "input_names": ["ct", "mr"],
-    # 1.25 mm voxels: the features that decide types II-IV (a 5-10 mm cortical defect, a
-    # posterior-wall breach, an endplate gap) are only a voxel or two at 2 mm. The 60 mm grid is
-    # centred on the vertebral body: it holds the body, its walls, the
-    # segmental veins, the canal and the adjacent endplates (the posterior elements are cut).
-    "inputs": {
-        "ct": {"modality": "CT", "spacing_mm": [1.25, 1.25, 1.25], "size_ijk": [48, 48, 48],
-               "normalisation": {"kind": "window", "low": -250.0, "high": 1250.0}},
-        "mr": {"modality": "MR", "spacing_mm": [1.25, 1.25, 1.25], "size_ijk": [48, 48, 48],
-               "normalisation": {"kind": "percentile", "low": 1.0, "high": 99.5}},
-    },
-    # Margins (LPS x, y, z mm) of the box around the mask's contours.
-    "roi_per_input": {
-        "ct": {"margin_mm": [10.0, 10.0, 6.0], "plane": "axial", "centre": "body"},
-        "mr": {"margin_mm": [10.0, 10.0, 6.0], "plane": "sagittal", "centre": "body"},
-    },
-    "heads": list(HEAD_NAMES),
-}
-
-
 #: Names of the auxiliary training targets (:func:`latent_targets`), as the oracle defines them.
 LATENT_NAMES: tuple[str, ...] = ("severity", "crush", "oedema", "low_density", "veins",
                                  "wall_defect", "endplate", "cleft", "posterior_breach", "foramen")
-
-
-def settings_key(settings: Mapping[str, Any] = FUSION_INPUT_SETTINGS) -> str:
-    """Canonical JSON of input settings: a crop cache is valid only for the settings it was made
-    with."""
-    return json.dumps(settings, sort_keys=True, separators=(",", ":"))
-
-
-def settings_sidecar(settings: Mapping[str, Any] = FUSION_INPUT_SETTINGS) -> Sidecar:
-    """The input settings parsed as an (untrained) fusion sidecar, with the same validation."""
-    data = {
-        "schema_version": 1, "name": "fusion", "task": "classification", "version": "untrained",
-        "onnx_file": "fusion.onnx", "sha256": "", "output_names": [], "thresholds": {},
-        **settings,
-    }
-    return Sidecar.from_dict(data, "fusion.json")
 
 
 def latent_targets(features: Mapping[str, Any]) -> np.ndarray:
@@ -192,14 +152,12 @@ def phantom_jobs(site: str, seed: int, n_cases: int,
 
 
 def build_crop_set(jobs: Sequence[tuple[Any, ...]], workers: int = 2,
-                   on_case_done: Callable[[str], None] | None = None) -> Any:
+                   on_case_done: Callable[[str], None] | None = None) -> CropSet:
     """Run crop jobs (:func:`folder_jobs`, :func:`phantom_jobs`) into a :class:`CropSet`.
 
     Cases whose series cannot be read or whose vertebra cannot be segmented are left out with
     a warning naming them (listed in the returned set's ``failed`` attribute).
     """
-    from bcl_core.train.fusion import CropSet  # torch lives there; imported only to build
-
     results: list[dict[str, Any]] = []
     if workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
