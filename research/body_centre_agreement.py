@@ -1,7 +1,7 @@
 """How far the classifier's crop centre moves when the segmentation model's mask replaces the
 generator's: distance between the two body centres (``bcl_core.roi.mask_body_centre``) per case.
 
-    python benchmarks/body_centre_agreement.py --site external --seed 6161 --cases 40
+    python research/body_centre_agreement.py --site external --seed 6161 --cases 40
 
 Training crops use the generator's masks and inference uses the models' masks, so this is the
 crop shift the classifier sees at inference (training augments with shifts up to 3.75 mm).

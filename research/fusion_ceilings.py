@@ -1,8 +1,8 @@
 """What the fusion bars ask of a model, against what the generator's own oracle can reach.
 
-Usage (the figures in docs/models.md came from exactly this; seconds, no rendering)::
+Usage (the figures in docs/research/fusion_ceilings.md came from exactly this; seconds, no rendering)::
 
-    python benchmarks/fusion_ceilings.py models/fusion.metrics.json --hide vein_channels
+    python research/fusion_ceilings.py models/fusion.metrics.json --hide vein_channels
 
 From a training run's metrics document it rebuilds the run's synthetic splits (features and
 labels only: the same sites, seeds and case counts, and the same seeded 9:1 validation split)

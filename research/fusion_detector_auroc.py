@@ -1,8 +1,8 @@
 """Does the fusion model's CT feature detector find the wall defect, the breach and the veins?
 
-Usage (the figures in docs/models.md came from exactly this; about a minute per split)::
+Usage (the figures in docs/research/fusion_features.md came from exactly this; about a minute per split)::
 
-    python benchmarks/fusion_detector_auroc.py --models models --cache data/fusion_hr \\
+    python research/fusion_detector_auroc.py --models models --cache data/fusion_hr \\
         --split external:external:3000 --split prospective:prospective:2000
 
 For each cached test case (``<cache>/<name>.npz``, made by ``bcl train fusion

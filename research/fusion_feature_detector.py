@@ -1,8 +1,8 @@
 """Can a small CNN find the wall defect and the posterior breach when told where they are?
 
-Usage (the figures in docs/models.md came from exactly this; about 6 minutes on 2 cores)::
+Usage (the figures in docs/research/fusion_features.md came from exactly this; about 6 minutes on 2 cores)::
 
-    python benchmarks/fusion_feature_detector.py --cache data/fusion_hr/internal.npz
+    python research/fusion_feature_detector.py --cache data/fusion_hr/internal.npz
 
 The fusion model, trained from case labels (and case-level latent features), does not learn
 these features (``fusion_latent_probe.py``), although they are in its crops
@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from bcl_core.train.feature_maps import FEATURE_MAP_NAMES, phantom_feature_masks
-from bcl_core.train.fusion_data import FUSION_INPUT_SETTINGS
+from bcl_core.train.fusion_inputs import FUSION_INPUT_SETTINGS
 
 #: The two features this experiment mapped (the venous channels were mapped later).
 FEATURE_NAMES = FEATURE_MAP_NAMES[:2]

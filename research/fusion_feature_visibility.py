@@ -1,8 +1,8 @@
 """How much of a small fracture feature survives into the fusion model's crops.
 
-Usage (the figures in docs/models.md came from exactly this)::
+Usage (the figures in docs/research/fusion_features.md came from exactly this)::
 
-    python benchmarks/fusion_feature_visibility.py --cases 8
+    python research/fusion_feature_visibility.py --cases 8
 
 The latent probe (``fusion_latent_probe.py``) shows the fusion encoders barely carry the wall
 defect, the posterior-wall breach and the basivertebral foramen. This asks the prior question:
@@ -34,7 +34,7 @@ from bcl_core.phantom.mr import render_mr
 from bcl_core.phantom.sites import get_site
 from bcl_core.phantom.spec import CaseSpec, sample_case_spec
 from bcl_core.train.feature_maps import FEATURES, normalised_crop, without
-from bcl_core.train.fusion_data import FUSION_INPUT_SETTINGS, settings_sidecar
+from bcl_core.train.fusion_inputs import FUSION_INPUT_SETTINGS, settings_sidecar
 from bcl_core.volume import Volume
 
 __all__ = ["FEATURES", "cases_with", "crop", "noise_sd", "pooled_peak", "without"]

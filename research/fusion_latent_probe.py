@@ -1,8 +1,8 @@
 """Linear probe: how well the shipped fusion encoders encode each latent risk feature.
 
-Usage (the figures in docs/models.md came from exactly this)::
+Usage (the figures in docs/research/fusion_features.md came from exactly this)::
 
-    python benchmarks/fusion_latent_probe.py --cache data/fusion_hr
+    python research/fusion_latent_probe.py --cache data/fusion_hr
 
 The cached crops of ``bcl train fusion --cache DIR`` go through the shipped model's encoders;
 a ridge regression from the pooled encoder features (both modalities, and each alone) to the
@@ -25,8 +25,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from bcl_core.nets.fusion import FusionNet
-from bcl_core.train.fusion import CropSet, load_checkpoint
+from bcl_core.train.fusion import load_checkpoint
 from bcl_core.train.fusion_data import LATENT_NAMES
+from bcl_core.train.fusion_inputs import CropSet
 
 
 def encoder_features(model: FusionNet, crops: CropSet, batch_size: int = 32

@@ -1,9 +1,9 @@
 """Can a small CNN count the venous channels when told where they are?
 
-Usage (the figures in docs/models.md came from exactly this)::
+Usage (the figures in docs/research/fusion_features.md came from exactly this)::
 
-    python benchmarks/fusion_vein_detector.py --cache data/fusion_hr
-    python benchmarks/fusion_vein_detector.py --cache data/fusion_hr --strides 2,1,1
+    python research/fusion_vein_detector.py --cache data/fusion_hr
+    python research/fusion_vein_detector.py --cache data/fusion_hr --strides 2,1,1
 
 Type I's external bar needs the channel count: without it even the oracle stays below the bar
 (``fusion_ceilings.py``). This trains the fusion model's detector design on its own

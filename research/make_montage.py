@@ -1,6 +1,6 @@
 """Write docs/phantom_montage.png: one full-size internal synthetic case, as a surgeon sees it.
 
-Usage: python benchmarks/make_montage.py [--seed 7] [--index 0] [--out docs/phantom_montage.png]
+Usage: python research/make_montage.py [--seed 7] [--index 0] [--out docs/phantom_montage.png]
 """
 
 from __future__ import annotations

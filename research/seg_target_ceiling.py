@@ -3,7 +3,7 @@
 Usage (the figures in docs/segmentation.md came from exactly this)::
 
     bcl synth --out data/seg_eval_ext --cases 100 --site external --seed 7 --compact
-    python benchmarks/seg_target_ceiling.py --data data/seg_eval_ext --max-cases 10
+    python research/seg_target_ceiling.py --data data/seg_eval_ext --max-cases 10
 
 For each case and modality the true mask is resampled onto the model's patch grid (as training
 builds its target), then drawn back on the series grid exactly as inference draws a probability

@@ -1,5 +1,6 @@
-"""The feature-visibility benchmark: pooling arithmetic, and that leaving a feature out changes
-the render only where the feature is."""
+"""The research scripts ``research/fusion_feature_visibility.py`` (pooling arithmetic, and that
+leaving a feature out changes the render only where the feature is) and
+``research/fusion_feature_detector.py`` (slow: research, not product)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ from types import ModuleType
 
 import numpy as np
 import pytest
-from conftest import load_benchmark
+from conftest import load_research
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def visibility() -> ModuleType:
-    return load_benchmark("fusion_feature_visibility")
+    return load_research("fusion_feature_visibility")
 
 
 def test_pooled_peak_is_the_block_mean(visibility: ModuleType) -> None:
@@ -42,7 +45,7 @@ def test_leaving_the_wall_defect_out_changes_only_its_surroundings(visibility: M
 
 
 def test_detector_footprints_mark_only_the_cases_features() -> None:
-    detector = load_benchmark("fusion_feature_detector")
+    detector = load_research("fusion_feature_detector")
     from bcl_core.phantom.sites import get_site
     from bcl_core.phantom.spec import sample_case_labels
 
