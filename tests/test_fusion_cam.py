@@ -4,12 +4,12 @@ ONNX export checked against PyTorch."""
 from __future__ import annotations
 
 import numpy as np
+import onnxruntime as ort
 import pytest
+import torch
+from monai.visualize import GradCAM
 
-torch = pytest.importorskip("torch")
-from monai.visualize import GradCAM  # noqa: E402
-
-from bcl_core.nets.fusion import (  # noqa: E402
+from bcl_core.nets.fusion import (
     DEFAULT_CHANNELS,
     HEAD_NAMES,
     FusionNet,
@@ -99,7 +99,6 @@ def test_cam_outputs_shapes_and_range() -> None:
 
 
 def test_onnx_export_matches_torch(tmp_path) -> None:
-    ort = pytest.importorskip("onnxruntime")
     model = _model()
     wrapper = FusionWithCAM(model).eval()
     example = (torch.randn(1, 1, SIZE, SIZE, SIZE), torch.randn(1, 1, SIZE, SIZE, SIZE))
@@ -216,7 +215,6 @@ def test_direct_term_starts_at_zero_and_old_configs_load_without_it() -> None:
 
 @pytest.mark.parametrize("direct", [False, True])
 def test_feature_detector_maps_and_onnx_export(tmp_path, direct: bool) -> None:
-    ort = pytest.importorskip("onnxruntime")
     model = _detector_model(0, direct, counts=direct)
     ct = torch.randn(2, 1, SIZE, SIZE, SIZE)
     maps = model.feature_maps(model.features({"ct": ct, "mr": ct}))

@@ -5,16 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-pytest.importorskip("torch")
-
-from bcl_core.nets.fusion import HEAD_NAMES  # noqa: E402
-from bcl_core.train.fusion import (  # noqa: E402
+from bcl_core.nets.fusion import HEAD_NAMES
+from bcl_core.train.fusion import (
     CropSet,
     FusionTrainConfig,
     predict_latent,
     train_fusion,
 )
-from bcl_core.train.fusion_data import (  # noqa: E402
+from bcl_core.train.fusion_data import (
     LATENT_NAMES,
     latent_targets,
 )

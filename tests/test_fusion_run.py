@@ -8,11 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("torch")
-
-from bcl_core.sidecar import load_sidecar  # noqa: E402
-from bcl_core.train.fusion import FusionTrainConfig  # noqa: E402
-from bcl_core.train.fusion_run import DataSource, FusionRunConfig, run_fusion_training  # noqa: E402
+from bcl_core.sidecar import load_sidecar
+from bcl_core.train.fusion import FusionTrainConfig
+from bcl_core.train.fusion_run import DataSource, FusionRunConfig, run_fusion_training
 
 
 @pytest.mark.slow

@@ -5,11 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-pytest.importorskip("torch")
-
-from bcl_core.nets.fusion import HEAD_NAMES  # noqa: E402
-from bcl_core.train.feature_maps import FEATURE_MAP_NAMES  # noqa: E402
-from bcl_core.train.fusion import (  # noqa: E402
+from bcl_core.nets.fusion import HEAD_NAMES
+from bcl_core.train.feature_maps import FEATURE_MAP_NAMES
+from bcl_core.train.fusion import (
     CropSet,
     FusionTrainConfig,
     calibrated,

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
-
-from bcl_core.nets.seg_unet import build_seg_unet  # noqa: E402
-from bcl_core.train.export import export_onnx, parity  # noqa: E402
+from bcl_core.nets.seg_unet import build_seg_unet
+from bcl_core.train.export import export_onnx, parity
 
 
 @pytest.mark.parametrize("seed", [0, 1])

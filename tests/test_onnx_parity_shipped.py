@@ -6,15 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from conftest import make_synth_cases
 
-torch = pytest.importorskip("torch")
-
-from conftest import make_synth_cases  # noqa: E402
-
-from bcl_core.inference import load_model  # noqa: E402
-from bcl_core.nets.seg_unet import build_seg_unet  # noqa: E402
-from bcl_core.preprocess import extract_patch, model_input  # noqa: E402
-from bcl_core.train.cases import case_dirs, load_seg_case  # noqa: E402
+from bcl_core.inference import load_model
+from bcl_core.nets.seg_unet import build_seg_unet
+from bcl_core.preprocess import extract_patch, model_input
+from bcl_core.train.cases import case_dirs, load_seg_case
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 

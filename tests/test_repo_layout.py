@@ -6,6 +6,8 @@
   and every relative link between the docs resolves.
 * The README's layout table names every top-level module and subpackage of ``bcl_core``, and
   ``research/``.
+* No test skips when one of the project's own modules or a pinned requirement is missing: that
+  is an error, not a skip.
 """
 
 from __future__ import annotations
@@ -82,3 +84,26 @@ def test_readme_layout_names_every_bcl_core_module_and_research() -> None:
     missing = sorted((modules | subpackages) - named)
     assert not missing, "README layout table lacks: " + ", ".join(missing)
     assert "research" in named
+
+
+def _pinned_requirements() -> set[str]:
+    """Import names of the packages ``requirements.txt`` pins (``onnxruntime-gpu``: onnxruntime)."""
+    names = set()
+    for line in (REPO_ROOT / "requirements.txt").read_text(encoding="utf-8").splitlines():
+        match = re.match(r"\s*([A-Za-z0-9_.-]+)\s*==", line)
+        if match:
+            name = match.group(1).lower().replace("-", "_")
+            names.add(name.removesuffix("_gpu"))
+    return names
+
+
+def test_no_test_skips_on_a_missing_project_module_or_pinned_requirement() -> None:
+    required = _pinned_requirements() | {"bcl_core"}
+    assert {"torch", "onnxruntime"} <= required  # the parse above found the pins
+    skips = []
+    for path in sorted((REPO_ROOT / "tests").rglob("*.py")):
+        for module in re.findall(r"importorskip\(\s*[\"']([^\"']+)[\"']",
+                                 path.read_text(encoding="utf-8")):
+            if module.split(".")[0].lower() in required:
+                skips.append(f"{path.relative_to(REPO_ROOT)}: importorskip({module!r})")
+    assert not skips, "import these plainly:\n" + "\n".join(skips)
