@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Install everything the test suite needs, start its services, run it.
+# Install everything the test suite needs, lint, start its services, run it.
 # Used as-is by the README's Quick start and by .ci/run. Extra arguments go to pytest.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 python3 -m pip install -q --disable-pip-version-check -r requirements-dev.txt -e . || {
   echo "error: pip install failed" >&2; exit 1; }
+
+# Lint before anything else starts: a lint error fails the run (scripts/lint.sh adds mypy).
+python3 -m ruff check . || {
+  echo "error: ruff check found lint errors (listed above); fix them, then run again" >&2; exit 1; }
 
 # System packages and services the tests use, when missing: PostgreSQL for the reader-study
 # tests (exports BCL_TEST_POSTGRES_URL), Debian's chromium for the browser test.
