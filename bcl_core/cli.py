@@ -1,9 +1,13 @@
 """The ``bcl`` command: a thin front over the ``bcl_core`` API.
 
-Each subcommand lives in ``bcl_core/commands/<name>.py`` and exposes
-``register(subparsers) -> None``, adding its parser with ``set_defaults(func=run)`` where
+Each subcommand lives in ``bcl_core/commands/<module>.py`` and exposes
+``register(subparsers) -> None``, adding its parser(s) with ``set_defaults(func=run)`` where
 ``run(args) -> int`` returns the exit code. Domain errors (:class:`BCLError`) become one
 ``error: ...`` line and exit 2; no traceback ever reaches the user.
+
+Start-up is kept short: :data:`bcl_core.commands.COMMANDS` (names, modules, one-line help) is all ``bcl --help``
+needs, so only the module of the subcommand being run is imported, and the command modules
+import their heavy dependencies (numpy, pydicom, ONNX Runtime, pandas) only when they run.
 """
 
 from __future__ import annotations
@@ -16,22 +20,11 @@ import sys
 from collections.abc import Sequence
 
 from bcl_core import __version__
+from bcl_core.commands import COMMANDS, Command
 from bcl_core.errors import BCLError
 
 logger = logging.getLogger("bcl")
 
-#: Subcommand modules under ``bcl_core.commands``, in help order. A module that is not there yet
-#: is skipped, so commands can land one at a time.
-COMMAND_MODULES: tuple[str, ...] = (
-    "inspect",
-    "synth",
-    "segment",
-    "predict",
-    "train",
-    "evaluate",
-    "study",
-    "demo",
-)
 
 EXIT_OK = 0
 EXIT_ERROR = 2
@@ -64,8 +57,21 @@ def attach_negative_values(argv: Sequence[str], options: Sequence[str] = POINT_O
     return out
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every available subcommand registered."""
+def _chosen_command(argv: Sequence[str]) -> Command | None:
+    """The subcommand named in ``argv`` (the first word that is not an option), if any."""
+    by_name = {command.name: command for command in COMMANDS}
+    for item in argv:
+        if not item.startswith("-"):
+            return by_name.get(item)
+    return None
+
+
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The argument parser: the subcommand named in ``argv`` in full, the others by name and help.
+
+    With an empty ``argv`` every subcommand is listed by its help line only (``bcl --help``),
+    and no command module is imported.
+    """
     parser = argparse.ArgumentParser(
         prog="bcl",
         description="BCL Predict: bone cement leakage risk before kyphoplasty (research software; "
@@ -74,21 +80,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"bcl {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"bcl_core.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"bcl_core.commands.{name}":
-                continue
-            raise
-        module.register(subparsers)
+    chosen = _chosen_command(argv)
+    registered: set[str] = set()
+    for command in COMMANDS:
+        if command.name in registered:
+            continue
+        if chosen is not None and command.module == chosen.module:
+            before = set(subparsers.choices)
+            importlib.import_module(f"bcl_core.commands.{command.module}").register(subparsers)
+            registered |= set(subparsers.choices) - before
+        else:
+            subparsers.add_parser(command.name, help=command.help, add_help=False)
+            registered.add(command.name)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``bcl`` with ``argv``; returns the process exit code."""
-    parser = build_parser()
-    args = parser.parse_args(attach_negative_values(sys.argv[1:] if argv is None else argv))
+    words = attach_negative_values(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(words)
+    args = parser.parse_args(words)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",

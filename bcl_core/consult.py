@@ -2,14 +2,16 @@
 
 The Streamlit page (``pages/consult.py``) only shows and asks; every decision lives here:
 
-* :func:`load_case` scans an upload (files, a folder, a zip) or a folder, pre-selects the axial
-  CT and the sagittal T2 MRI (:func:`preselect`), reads them, and says in plain words what is
-  missing (:attr:`LoadedCase.missing_message`);
+* :func:`~bcl_core.case.load_case` (the product's one case loader, the same as ``bcl predict``
+  uses) scans an upload (files, a folder, a zip) or a folder, chooses the axial CT and the
+  sagittal T2 MRI (:func:`~bcl_core.case.select_series`), reads them, and says in plain words
+  what is missing (:attr:`~bcl_core.case.LoadedCase.missing_message`);
 * :class:`ConsultCase` is the per-session state of one consult (the case, the marked points,
   the outlines, the result); it lives in the user's session only, never in a shared cache;
 * :func:`mark_point` segments the vertebra at a click at once, so the outline shows before the
   prediction, and turns a click off the vertebra into a message;
-* :func:`run_prediction` calls :func:`bcl_core.pipeline.predict_case` with per-stage progress.
+* :func:`run_prediction` calls :func:`bcl_core.pipeline.predict_case` with the outlines the
+  surgeon saw (they are not segmented again) and per-stage progress.
 """
 
 from __future__ import annotations
@@ -18,24 +20,26 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
+# The case loader and its types are the product's one (bcl_core.case); the page reaches them
+# through this module.
+from bcl_core.case import ROLE_NAMES as ROLE_NAMES
+from bcl_core.case import ROLES as ROLES
+from bcl_core.case import LoadedCase as LoadedCase
+from bcl_core.case import Role as Role
+from bcl_core.case import SeriesRow as SeriesRow
+from bcl_core.case import load_case as load_case
 from bcl_core.errors import BCLError, PipelineError, SegmentationError
 
 if TYPE_CHECKING:  # the heavy modules load on first use: the page's first view stays fast
-    from bcl_core.io import SeriesInfo
-    from bcl_core.io.sources import InputSource
     from bcl_core.pipeline import PipelineModels, PredictionResult
     from bcl_core.volume import Volume
 
 logger = logging.getLogger(__name__)
-
-Role = Literal["ct", "mr"]
-ROLES: tuple[Role, ...] = ("ct", "mr")
-ROLE_NAMES: Mapping[Role, str] = {"ct": "axial CT", "mr": "sagittal T2 MRI"}
 
 #: Plain names of the pipeline's stages, in the order they run (``loading`` is the models).
 STAGE_LABELS: Mapping[str, str] = {
@@ -46,154 +50,6 @@ STAGE_LABELS: Mapping[str, str] = {
     "classification": "Estimating the leakage risk",
     "gradcam": "Computing the heat maps",
 }
-
-
-@dataclass(frozen=True)
-class SeriesRow:
-    """One line of the "what was found" table (no identifying data)."""
-
-    index: int
-    label: str
-    modality: str
-    plane: str
-    size: str
-    spacing_mm: str
-    slices: int
-    use: str
-    fit: bool
-    notes: str
-
-    @classmethod
-    def from_info(cls, info: SeriesInfo) -> SeriesRow:
-        """Summarise a scanned series."""
-        spacing = "x".join(f"{s:.3g}" for s in info.spacing) if info.spacing else "-"
-        notes = [p.message for p in info.problems]
-        if info.unfit_reason and info.unfit_reason not in notes:
-            notes.insert(0, info.unfit_reason)
-        use = {"ct_axial": "CT (axial)", "mr_sagittal": "MRI (sagittal)"}.get(info.role, "-")
-        return cls(index=info.index, label=info.label, modality=info.modality,
-                   plane=info.plane or "-", size=f"{info.columns}x{info.rows}",
-                   spacing_mm=spacing, slices=info.n_slices, use=use,
-                   fit=info.fit_for_prediction, notes="; ".join(notes))
-
-
-def preselect(series: Sequence[SeriesInfo]) -> dict[Role, int | None]:
-    """Indices of the series to use: the axial CT and the sagittal T2 MRI.
-
-    Among several fit candidates the one with the most slices wins (the thin-slice
-    reconstruction of a CT, the full sagittal stack of an MRI); an MRI of unknown weighting
-    comes after an explicit T2.
-
-    Examples
-    --------
-    A case with a scout, an axial CT and a sagittal T2 gives ``{'ct': 1, 'mr': 2}``.
-    """
-    def best(role: str, rank: Callable[[SeriesInfo], tuple[Any, ...]]) -> int | None:
-        candidates = [s for s in series if s.role == role and s.fit_for_prediction]
-        return max(candidates, key=rank).index if candidates else None
-
-    return {
-        "ct": best("ct_axial", lambda s: (s.n_slices, -s.index)),
-        "mr": best("mr_sagittal", lambda s: (s.weighting == "T2", s.n_slices, -s.index)),
-    }
-
-
-@dataclass
-class LoadedCase:
-    """A scanned input and the two series read from it.
-
-    Attributes
-    ----------
-    rows:
-        Every image series found, for the table.
-    skipped:
-        Plain summary of files set aside (``'3 not DICOM'``), empty when none.
-    choices:
-        Series index per role (``None`` when no fit series was found).
-    volumes:
-        The series read, per role.
-    """
-
-    rows: list[SeriesRow]
-    skipped: str
-    choices: dict[Role, int | None]
-    volumes: dict[Role, Volume] = field(default_factory=dict)
-
-    @property
-    def ready(self) -> bool:
-        """Both series are there."""
-        return all(role in self.volumes for role in ROLES)
-
-    @property
-    def missing_message(self) -> str | None:
-        """What is missing for a prediction, in words a clinician can act on; ``None`` if ready.
-        """
-        missing = [ROLE_NAMES[role] for role in ROLES if role not in self.volumes]
-        if not missing:
-            return None
-        found = ", ".join(f"{row.modality} {row.plane}" for row in self.rows) or "nothing"
-        if len(self.rows) == 1:
-            start = "Only one image series was found"
-        else:
-            start = f"{len(self.rows)} image series were found"
-        return (f"{start} ({found}), but no {' and no '.join(missing)} fit for prediction. "
-                "A prediction needs the preoperative axial CT and the sagittal T2 MRI of the "
-                "same patient: add the missing series to the upload (one zip or folder with "
-                "both), or choose another series below if one was passed over.")
-
-
-def load_case(source: InputSource, choices: Mapping[Role, int | None] | None = None,
-              replacing: ConsultCase | None = None) -> LoadedCase:
-    """Scan ``source`` and read the CT and MRI series (pre-selected unless ``choices`` given).
-
-    Parameters
-    ----------
-    source:
-        Uploads, a ``(name, bytes)`` list, a folder or a zip (see
-        :func:`bcl_core.io.open_input`).
-    choices:
-        Series index per role to read instead of the pre-selection.
-    replacing:
-        The session's current consult: once the new input has been scanned (and before any
-        series is decoded) its volumes, outlines and result are released (:func:`release_case`),
-        so a session never holds two decoded volumes of one modality. A refused input (a bad
-        zip, no images) leaves it untouched.
-
-    Returns
-    -------
-    LoadedCase
-        Even when a series is missing (then :attr:`LoadedCase.missing_message` says so).
-
-    Raises
-    ------
-    NoImagesError
-        If no DICOM image series is in the input.
-    UnsafeArchiveError, InputError
-        If a zip is refused or the input cannot be read.
-    SeriesError
-        If a chosen series cannot be decoded.
-    """
-    from bcl_core.io import open_input, read_series, scan_files
-    from bcl_core.io.dicom_reader import no_images_error
-
-    with open_input(source) as files:
-        scan = scan_files(files)
-        if not scan.series:
-            raise no_images_error(scan, "the upload")
-        picked: dict[Role, int | None] = dict(preselect(scan.series))
-        if choices:
-            picked.update({role: index for role, index in choices.items()
-                           if index is not None and 0 <= index < len(scan.series)})
-        if replacing is not None:
-            release_case(replacing)
-        volumes: dict[Role, Volume] = {}
-        for role in ROLES:
-            index = picked[role]
-            if index is not None:
-                volumes[role] = read_series(scan.series[index])
-        rows = [SeriesRow.from_info(info) for info in scan.series]
-    logger.info("case loaded: %d series, CT %s, MRI %s", len(rows), picked["ct"], picked["mr"])
-    return LoadedCase(rows=rows, skipped=scan.skipped_summary(), choices=picked, volumes=volumes)
 
 
 @dataclass
@@ -238,17 +94,17 @@ class ConsultCase:
         """The marked points per role."""
         return {role: self.marks[role].point_mm for role in ROLES}
 
+    def release(self) -> None:
+        """Drop the decoded volumes, outlines and result, freeing their memory.
 
-def release_case(consult: ConsultCase) -> None:
-    """Drop the consult's decoded volumes, outlines and result, freeing their memory.
-
-    Called before another case is decoded into the same session; the consult is then empty
-    (as before any load) until the new case replaces it.
-    """
-    consult.case = None
-    consult.result = None
-    consult.marks = {role: Marking() for role in ROLES}
-    consult.click_tokens = {}
+        :func:`~bcl_core.case.load_case` calls it (``replacing=``) before another case is
+        decoded into the same session; the consult is then empty (as before any load) until the
+        new case replaces it.
+        """
+        self.case = None
+        self.result = None
+        self.marks = {role: Marking() for role in ROLES}
+        self.click_tokens = {}
 
 
 def new_consult(case: LoadedCase, source_name: str) -> ConsultCase:
@@ -332,8 +188,9 @@ def slice_positions(volume: Volume, point_mm: ArrayLike, planes: Sequence[str]
 
 def run_prediction(consult: ConsultCase, progress: Callable[[str], None] | None = None,
                    models: PipelineModels | None = None) -> PredictionResult:
-    """Predict from the marked points; stores and returns the result.
+    """Predict from the marked points and the outlines shown; stores and returns the result.
 
+    The model gets the masks the surgeon saw (:attr:`Marking.mask`), not a second segmentation.
     ``progress`` is called with each stage's key (see :data:`STAGE_LABELS`) as it starts; the
     result's ``timings_s`` gains ``loading`` (the time to get the models).
 
@@ -358,7 +215,8 @@ def run_prediction(consult: ConsultCase, progress: Callable[[str], None] | None 
     loaded = models or PipelineModels.load()
     loading_s = time.perf_counter() - start
     result = predict_case(consult.case.volumes["ct"], consult.case.volumes["mr"], points["ct"],
-                          points["mr"], models=loaded, progress=notify)
+                          points["mr"], ct_mask=consult.marks["ct"].mask,
+                          mr_mask=consult.marks["mr"].mask, models=loaded, progress=notify)
     timings = {"loading": loading_s, **result.timings_s}
     timings["total"] = result.timings_s.get("total", 0.0) + loading_s
     consult.result = replace(result, timings_s=timings)

@@ -9,17 +9,12 @@ centre in each series, which the page offers as "mark it for me".
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from bcl_core.errors import InputError
 
 DEMO_CASE_ENV = "BCL_DEMO_CASE"
-
-
-def _is_case(folder: Path) -> bool:
-    return (folder / "ct").is_dir() and (folder / "mr").is_dir()
 
 
 def write_demo_case(out_dir: str | Path, compact: bool = False) -> Path:
@@ -48,10 +43,12 @@ def demo_case_dir() -> Path:
     PhantomError
         If the demo case cannot be written.
     """
+    from bcl_core.io.case_folder import is_case_folder  # bcl_core.io is heavy: on first use
+
     configured = os.environ.get(DEMO_CASE_ENV)
     if configured:
         folder = Path(configured)
-        if not _is_case(folder):
+        if not is_case_folder(folder):
             raise InputError(f"{DEMO_CASE_ENV}={configured} is not a case folder (it needs ct/ "
                              "and mr/); unset it or run `bcl synth --cases 1`.")
         return folder
@@ -61,11 +58,17 @@ def demo_case_dir() -> Path:
 
 
 def demo_points(case_dir: str | Path) -> dict[str, tuple[float, float, float]] | None:
-    """The target vertebra's centre per series (``ct``, ``mr``) from ``truth.json``, if any."""
-    truth = Path(case_dir) / "truth.json"
+    """The target vertebra's centre per series (``ct``, ``mr``) from ``truth.json``.
+
+    ``None`` when the folder has no usable ``truth.json`` (the page then offers no
+    "mark it for me").
+    """
+    from bcl_core.io.case_folder import find_truth
+
     try:
-        data = json.loads(truth.read_text(encoding="utf-8"))
-        return {role: tuple(float(v) for v in data[f"{role}_point_mm"])  # type: ignore[misc]
-                for role in ("ct", "mr")}
-    except (OSError, ValueError, KeyError, TypeError):
+        truth = find_truth(case_dir)
+    except InputError:
         return None
+    if truth is None:
+        return None
+    return {"ct": truth.ct_point_mm, "mr": truth.mr_point_mm}

@@ -2,9 +2,12 @@
 
 ``predict_case`` is the one call the app, the ``bcl predict`` command and batch evaluation share:
 
-1. segment the target vertebra on CT and on MRI from the surgeon's click (``segment.py``);
-2. box each mask in its reading plane plus the sidecar's margin, crop and resample to the
-   classifier grid (``roi.py``), normalise as the sidecar says (``preprocess.py``);
+1. segment the target vertebra on CT and on MRI from the surgeon's click (``segment.py``),
+   unless the caller gives the mask (the outline the surgeon approved in the app, or a mask file
+   given to ``bcl predict --ct-mask/--mr-mask``): then that mask is the one the model uses;
+2. box each mask in its reading plane plus the sidecar's margin (``roi_per_input``), crop and
+   resample to the classifier grid (``roi.py``), normalise as the sidecar says
+   (``preprocess.py``);
 3. one ONNX Runtime call of the fusion model: calibrated probabilities and Grad-CAM maps;
 4. thresholds from the sidecar turn probabilities into calls; maps go back onto the original
    voxels (``explain.py``).
@@ -26,9 +29,10 @@ from numpy.typing import ArrayLike, NDArray
 from bcl_core.errors import ModelError, PipelineError
 from bcl_core.explain import map_to_series
 from bcl_core.inference import OnnxModel, load_model
+from bcl_core.io.masks import check_mask
 from bcl_core.leakage import HEAD_NAMES, LEAKAGE_TYPES, TYPE_LABELS  # noqa: F401 (re-exported)
 from bcl_core.preprocess import normalise_intensity
-from bcl_core.roi import ROI_CENTRES, RoiCrop, crop_roi, roi_box
+from bcl_core.roi import RoiCrop, crop_roi, roi_box
 from bcl_core.segment import MODEL_FOR_MODALITY, segment_vertebra
 from bcl_core.sidecar import InputSpec, RoiSpec, Sidecar
 from bcl_core.volume import Volume
@@ -104,17 +108,36 @@ class PipelineModels:
 
 
 def roi_settings(sidecar: Sidecar, input_name: str) -> RoiSpec:
-    """The ROI settings (reading plane, margin) of one classifier input from its sidecar."""
-    roi = sidecar.raw.get("roi_per_input", {}).get(input_name)
-    if roi is None:
+    """The ROI settings (reading plane, margin, centre) of one classifier input.
+
+    Raises
+    ------
+    ModelError
+        If the sidecar is not a classifier's or has no input ``input_name``.
+    """
+    spec = sidecar.require_classifier()
+    if input_name not in spec.roi_per_input:
         raise ModelError(f"{sidecar.path.name} has no ROI settings for input {input_name!r}; "
                          "re-export the model.")
-    centre = str(roi.get("centre", "box"))
-    if centre not in ROI_CENTRES:
-        raise ModelError(f"{sidecar.path.name}: ROI centre {centre!r} for input {input_name!r} "
-                         f"is not one of {', '.join(ROI_CENTRES)}; re-export the model.")
-    return RoiSpec(margin_mm=tuple(float(m) for m in roi["margin_mm"]),  # type: ignore[arg-type]
-                   plane=str(roi["plane"]), centre=centre)
+    return spec.roi_per_input[input_name]
+
+
+def model_heads(sidecar: Sidecar) -> tuple[str, ...]:
+    """The classifier's head names in output order, checked to cover every leakage type.
+
+    Raises
+    ------
+    ModelError
+        If a leakage type has no head or no threshold.
+    """
+    heads = sidecar.require_classifier().heads
+    missing = [name for name in LEAKAGE_TYPES if name not in heads]
+    if missing:
+        raise ModelError(f"{sidecar.path.name}: 'heads' lacks {', '.join(missing)}; this is not "
+                         "a leakage classifier of this version, re-export the model.")
+    for name in heads:
+        sidecar.threshold(name)
+    return heads
 
 
 def classifier_input(series: Volume, mask: Volume, spec: InputSpec, roi: RoiSpec
@@ -138,12 +161,21 @@ def _check_series(volume: Volume, expected: str, role: str) -> None:
                             f"{role} series of this case.")
 
 
+def _given_mask(mask: Volume | None, series: Volume, what: str) -> Volume | None:
+    """A caller's mask checked against its series (grid, not empty), or ``None``."""
+    if mask is None:
+        return None
+    return check_mask(mask, series, what)
+
+
 def predict_case(
     ct: Volume,
     mr: Volume,
     ct_point_mm: ArrayLike,
     mr_point_mm: ArrayLike,
     *,
+    ct_mask: Volume | None = None,
+    mr_mask: Volume | None = None,
     models: PipelineModels | None = None,
     with_maps: bool = True,
     progress: ProgressCallback | None = None,
@@ -156,12 +188,16 @@ def predict_case(
         The preoperative axial CT and sagittal T2 MRI series (each in its own frame).
     ct_point_mm, mr_point_mm:
         LPS mm of the target vertebral body's centre in each series' frame (the clicks).
+    ct_mask, mr_mask:
+        The target vertebra's mask on that series' grid, when one exists (the outline the
+        surgeon approved, or a mask file): the model then uses it and the series is not
+        segmented again. ``None``: segment the vertebra at the point.
     models:
         Loaded models; defaults to the shipped ones.
     with_maps:
         Map the Grad-CAM maps back onto the series (skip for batch evaluation).
     progress:
-        Called with the name of each stage as it starts (``"segmentation"``, ...).
+        Called with the name of each stage as it starts (``"segmentation_ct"``, ...).
 
     Returns
     -------
@@ -171,13 +207,18 @@ def predict_case(
     ------
     SegmentationError
         If a click is off the image or not on a vertebra.
+    InputError
+        If a given mask is not on its series' grid or is empty.
     PipelineError, ModelError
         If a series has the wrong modality or a model cannot run.
     """
     _check_series(ct, "CT", "CT")
     _check_series(mr, "MR", "MRI")
+    given_ct = _given_mask(ct_mask, ct, "The CT mask")
+    given_mr = _given_mask(mr_mask, mr, "The MRI mask")
     models = models or PipelineModels.load()
     sidecar = models.fusion.sidecar
+    heads = model_heads(sidecar)
     timings: dict[str, float] = {}
     notify = progress or (lambda stage: None)
 
@@ -191,15 +232,19 @@ def predict_case(
     total_start = time.perf_counter()
     ct_point = np.asarray(ct_point_mm, dtype=float).reshape(3)
     mr_point = np.asarray(mr_point_mm, dtype=float).reshape(3)
-    ct_mask = timed("segmentation_ct", lambda: segment_vertebra(ct, ct_point, models.segment_ct))
-    mr_mask = timed("segmentation_mr", lambda: segment_vertebra(mr, mr_point, models.segment_mr))
+    ct_mask = given_ct or timed("segmentation_ct",
+                                lambda: segment_vertebra(ct, ct_point, models.segment_ct))
+    mr_mask = given_mr or timed("segmentation_mr",
+                                lambda: segment_vertebra(mr, mr_point, models.segment_mr))
     ct_input, ct_crop = timed("roi", lambda: classifier_input(
         ct, ct_mask, sidecar.inputs["ct"], roi_settings(sidecar, "ct")))
     mr_input, mr_crop = timed("roi", lambda: classifier_input(
         mr, mr_mask, sidecar.inputs["mr"], roi_settings(sidecar, "mr")))
     outputs = timed("classification", lambda: models.fusion.run({"ct": ct_input, "mr": mr_input}))
-    heads: list[str] = list(sidecar.raw.get("heads", HEAD_NAMES))
     probs = outputs["probabilities"][0]
+    if probs.shape != (len(heads),):
+        raise ModelError(f"{sidecar.name} returned {probs.shape} probabilities for the "
+                         f"{len(heads)} heads its sidecar lists; re-export the model.")
     probabilities = {name: float(probs[h]) for h, name in enumerate(heads)}
     thresholds = {name: sidecar.threshold(name) for name in heads}
     calls = {name: int(probabilities[name] >= thresholds[name]) for name in heads}

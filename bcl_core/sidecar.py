@@ -3,7 +3,14 @@
 Training writes the sidecar next to the ONNX file (:func:`write_sidecar`); inference, the
 segmentation step and the ROI step read it (:func:`load_sidecar`). No constant that a sidecar
 holds (input spacing, patch size, intensity normalisation, margins, thresholds, ...) is written a
-second time anywhere in the code.
+second time anywhere in the code. Every field inference reads is typed here, and a sidecar that
+lacks one is refused when it is loaded (:class:`ModelError` naming the file and the key):
+
+* every model: ``name``, ``task``, ``version``, ``onnx_file``, ``sha256``, ``input_names``,
+  ``output_names``, ``thresholds``, ``inputs`` (one entry per input name);
+* ``task: "segmentation"``: ``segmentation`` (:class:`SegmentationSpec`);
+* ``task: "classification"``: ``heads`` (output order of the per-type heads) and
+  ``roi_per_input`` (:class:`RoiSpec` per input name: margin, reading plane, centre).
 
 Layout (``schema_version`` 1)::
 
@@ -18,9 +25,14 @@ Layout (``schema_version`` 1)::
                             "normalisation": {"kind": "window", "low": -200, "high": 1400}}},
       "segmentation": {"guidance_sigma_mm": 3.0, "min_volume_ml": 8, "max_volume_ml": 160,
                        "click_search_mm": 4.0},
-      "roi": {"margin_mm": [12, 12, 6], "plane": "axial"},
       "training": {...}            # free-form provenance, not read by inference
     }
+
+A classification sidecar has, instead of ``segmentation``::
+
+      "heads": ["type1", "type2", "type3", "type4", "any"],
+      "roi_per_input": {"ct": {"margin_mm": [10, 10, 6], "plane": "axial", "centre": "body"},
+                        "mr": {"margin_mm": [10, 10, 6], "plane": "sagittal", "centre": "body"}}
 """
 
 from __future__ import annotations
@@ -40,6 +52,10 @@ logger = logging.getLogger(__name__)
 SIDECAR_SCHEMA_VERSION = 1
 NormalisationKind = Literal["window", "percentile"]
 _NORMALISATION_KINDS = ("window", "percentile")
+#: Where the classifier grid may be centred (``roi_per_input.<input>.centre``).
+ROI_CENTRES: tuple[str, ...] = ("box", "body")
+#: Reading planes a mask's contours may be traced in (``roi_per_input.<input>.plane``).
+ROI_PLANES: tuple[str, ...] = ("axial", "sagittal", "coronal")
 
 
 @dataclass(frozen=True)
@@ -88,12 +104,23 @@ class RoiSpec:
 
     ``centre`` says where the classifier's fixed grid is centred: on the box (``"box"``) or on
     the vertebral body (``"body"``: the centre of the mask's thickest part), so a grid smaller
-    than the whole vertebra keeps the body, its walls and the canal.
+    than the whole vertebra keeps the body, its walls and the canal. A sidecar must state it;
+    the default serves code that builds a box by hand.
     """
 
     margin_mm: tuple[float, float, float]
     plane: str
     centre: str = "box"
+
+
+@dataclass(frozen=True)
+class ClassifierSpec:
+    """Settings of the leakage classifier: its heads and the box of each input."""
+
+    #: Head names in the order of the model's outputs (``type1`` ... ``type4``, ``any``).
+    heads: tuple[str, ...]
+    #: ROI settings per classifier input name.
+    roi_per_input: Mapping[str, RoiSpec]
 
 
 @dataclass(frozen=True)
@@ -111,7 +138,7 @@ class Sidecar:
     thresholds: Mapping[str, float]
     inputs: Mapping[str, InputSpec]
     segmentation: SegmentationSpec | None = None
-    roi: RoiSpec | None = None
+    classifier: ClassifierSpec | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -138,6 +165,16 @@ class Sidecar:
             raise ModelError(f"{self.path.name} is a {self.task!r} model, not a segmentation one.")
         return self.segmentation
 
+    def require_classifier(self) -> ClassifierSpec:
+        """The classifier settings; :class:`ModelError` if this is not a classification model."""
+        if self.classifier is None:
+            raise ModelError(f"{self.path.name} is a {self.task!r} model, not a classifier.")
+        return self.classifier
+
+    def roi(self, input_name: str) -> RoiSpec:
+        """The ROI settings of classifier input ``input_name``."""
+        return self.require_classifier().roi_per_input[input_name]
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], path: str | Path) -> Sidecar:
         """Validate a parsed sidecar; :class:`ModelError` names the first problem."""
@@ -151,27 +188,15 @@ class Sidecar:
         inputs = {name: _input_spec(name, inputs_raw.get(name), where.name)
                   for name in input_names}
         thresholds = {str(k): float(v) for k, v in reader.get("thresholds", dict).items()}
-        seg_raw = data.get("segmentation")
-        segmentation = None
-        if seg_raw is not None:
-            seg = _Reader(seg_raw, f"{where.name} segmentation")
-            segmentation = SegmentationSpec(
-                guidance_sigma_mm=seg.positive("guidance_sigma_mm"),
-                min_volume_ml=seg.positive("min_volume_ml"),
-                max_volume_ml=seg.positive("max_volume_ml"),
-                click_search_mm=seg.positive("click_search_mm"),
-                mirror_average=seg.optional("mirror_average", bool, False),
-            )
-        roi_raw = data.get("roi")
-        roi = None
-        if roi_raw is not None:
-            roi_reader = _Reader(roi_raw, f"{where.name} roi")
-            roi = RoiSpec(margin_mm=roi_reader.vector3("margin_mm", float),
-                          plane=roi_reader.get("plane", str))
+        task = reader.get("task", str)
+        segmentation = (_segmentation_spec(reader.get("segmentation", dict), where.name)
+                        if task == "segmentation" else None)
+        classifier = (_classifier_spec(reader, input_names, where.name)
+                      if task == "classification" else None)
         return cls(
             path=where,
             name=reader.get("name", str),
-            task=reader.get("task", str),
+            task=task,
             version=reader.get("version", str),
             onnx_file=reader.get("onnx_file", str),
             sha256=reader.get("sha256", str).lower(),
@@ -180,7 +205,7 @@ class Sidecar:
             thresholds=MappingProxyType(thresholds),
             inputs=MappingProxyType(inputs),
             segmentation=segmentation,
-            roi=roi,
+            classifier=classifier,
             raw=MappingProxyType(dict(data)),
         )
 
@@ -223,6 +248,44 @@ class _Reader:
             return tuple(kind(v) for v in values)  # type: ignore[return-value]
         except (TypeError, ValueError):
             raise ModelError(f"{self.where}: {key!r} must hold numbers, got {values!r}.") from None
+
+
+def _segmentation_spec(raw: Mapping[str, Any], where: str) -> SegmentationSpec:
+    seg = _Reader(raw, f"{where} segmentation")
+    return SegmentationSpec(
+        guidance_sigma_mm=seg.positive("guidance_sigma_mm"),
+        min_volume_ml=seg.positive("min_volume_ml"),
+        max_volume_ml=seg.positive("max_volume_ml"),
+        click_search_mm=seg.positive("click_search_mm"),
+        mirror_average=seg.optional("mirror_average", bool, False),
+    )
+
+
+def _roi_spec(raw: Any, where: str) -> RoiSpec:
+    reader = _Reader(raw, where)
+    margin = reader.vector3("margin_mm", float)
+    if min(margin) < 0:
+        raise ModelError(f"{where}: 'margin_mm' cannot be negative, got {list(margin)}.")
+    plane = reader.get("plane", str)
+    if plane not in ROI_PLANES:
+        raise ModelError(f"{where}: 'plane' {plane!r} is not one of {', '.join(ROI_PLANES)}; "
+                         "re-export the model.")
+    centre = reader.get("centre", str)
+    if centre not in ROI_CENTRES:
+        raise ModelError(f"{where}: 'centre' {centre!r} is not one of {', '.join(ROI_CENTRES)}; "
+                         "re-export the model.")
+    return RoiSpec(margin_mm=margin, plane=plane, centre=centre)
+
+
+def _classifier_spec(reader: _Reader, input_names: tuple[str, ...], where: str
+                     ) -> ClassifierSpec:
+    heads = tuple(reader.get("heads", list))
+    if not heads or not all(isinstance(h, str) for h in heads) or len(set(heads)) != len(heads):
+        raise ModelError(f"{where}: 'heads' must list distinct head names, got {list(heads)}.")
+    rois = _Reader(reader.get("roi_per_input", dict), f"{where} roi_per_input")
+    roi_per_input = {name: _roi_spec(rois.get(name, dict), f"{where} roi_per_input {name!r}")
+                     for name in input_names}
+    return ClassifierSpec(heads=heads, roi_per_input=MappingProxyType(roi_per_input))
 
 
 def _input_spec(name: str, raw: Any, where: str) -> InputSpec:

@@ -122,8 +122,9 @@ def write_fusion_model(out_dir: str | Path, weights: Sequence[Sequence[float]] |
             "mr": {"modality": "MR", "spacing_mm": spacing, "size_ijk": size,
                    "normalisation": {"kind": "percentile", "low": 1.0, "high": 99.0}},
         },
-        "roi_per_input": {"ct": {"margin_mm": [10.0, 10.0, 6.0], "plane": "axial"},
-                          "mr": {"margin_mm": [10.0, 10.0, 6.0], "plane": "sagittal"}},
+        "roi_per_input": {"ct": {"margin_mm": [10.0, 10.0, 6.0], "plane": "axial", "centre": "box"},
+                          "mr": {"margin_mm": [10.0, 10.0, 6.0], "plane": "sagittal",
+                                 "centre": "box"}},
         "heads": list(HEADS),
         "training": {"note": "toy test model, not trained"},
     }, sidecar_path)

@@ -15,10 +15,10 @@ from bcl_core.consult import (
     load_case,
     mark_point,
     new_consult,
-    preselect,
     run_prediction,
     user_message,
 )
+from bcl_core.case import select_series
 from bcl_core.errors import NoImagesError, PipelineError, SeriesError
 from bcl_core.inference import clear_model_cache
 
@@ -29,15 +29,15 @@ def _series(index: int, role: str, slices: int, fit: bool = True, weighting: str
                            weighting=weighting)
 
 
-def test_preselect_picks_the_thin_ct_and_the_t2() -> None:
+def test_select_series_picks_the_thin_ct_and_the_t2() -> None:
     series = [_series(0, "other", 3),                       # scout
               _series(1, "ct_axial", 80),                   # thick reconstruction
               _series(2, "ct_axial", 320),                  # thin reconstruction
               _series(3, "ct_axial", 400, fit=False),       # refused (e.g. gaps)
               _series(4, "mr_sagittal", 15, weighting=None),
               _series(5, "mr_sagittal", 13, weighting="T2")]
-    assert preselect(series) == {"ct": 2, "mr": 5}
-    assert preselect(series[:1]) == {"ct": None, "mr": None}
+    assert select_series(series) == {"ct": 2, "mr": 5}
+    assert select_series(series[:1]) == {"ct": None, "mr": None}
 
 
 @pytest.fixture(scope="module")

@@ -166,7 +166,7 @@ def test_sidecar_round_trip_keeps_every_setting(band_sidecar: Path) -> None:
     assert sidecar.input.normalisation.kind == "window"
     assert sidecar.threshold("mask") == 0.5
     assert sidecar.require_segmentation().min_volume_ml == 10.0
-    assert sidecar.roi is not None and sidecar.roi.margin_mm == (10.0, 10.0, 6.0)
+    assert sidecar.classifier is None  # a segmentation model has no classifier settings
     assert sidecar.onnx_path == band_sidecar.with_suffix(".onnx").resolve()
 
 

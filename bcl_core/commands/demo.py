@@ -22,6 +22,7 @@ from types import FrameType
 from typing import Any
 
 from bcl_core import SYNTHETIC_NOTICE
+from bcl_core.commands import command_help
 from bcl_core.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ _PORT_SUGGESTIONS = 50
 def register(subparsers: Any) -> None:
     """Add the ``demo`` subcommand."""
     parser = subparsers.add_parser(
-        "demo", help="open the app with a synthetic demo case",
+        "demo", help=command_help("demo"),
         description="Create the synthetic demo case on first use (about 20 s) and start the "
         "app with it ready to load. " + SYNTHETIC_NOTICE)
     parser.add_argument("--port", type=port_number, default=DEFAULT_PORT,

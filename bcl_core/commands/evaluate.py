@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from bcl_core.commands import command_help
+
 logger = logging.getLogger(__name__)
 
 
@@ -22,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``evaluate`` subcommand."""
     parser = subparsers.add_parser(
         "evaluate",
-        help="evaluation report: per-type metrics with CIs, ROC, calibration, kappas, model vs readers",
+        help=command_help("evaluate"),
         description="Compare predictions.csv (bcl predict-batch) with labels.csv (bcl synth or the reference "
         "standard) and, optionally, a reader study's reads.csv; write report.html, tables/*.csv and "
         "figures/*.png into --out. Formats: docs/evaluation.md.",

@@ -14,6 +14,7 @@ import sys
 from collections import Counter
 from typing import Any
 
+from bcl_core.commands import command_help
 from bcl_core.errors import SeriesError
 from bcl_core.io.dicom_reader import DicomScan, inspect_input
 from bcl_core.io.dicom_series import SeriesInfo
@@ -26,7 +27,7 @@ def register(subparsers: Any) -> None:
     """Add the ``inspect`` subcommand."""
     parser = subparsers.add_parser(
         "inspect",
-        help="list the image series in a folder, file or zip",
+        help=command_help("inspect"),
         description="List the image series found (modality, orientation, size, spacing, "
         "problems, whether each can serve for prediction).",
     )

@@ -1,4 +1,8 @@
-"""``bcl predict`` (one case) and ``bcl predict-batch`` (a ``bcl synth`` folder)."""
+"""``bcl predict`` (one case) and ``bcl predict-batch`` (a ``bcl synth`` folder).
+
+Light at import (``bcl --help`` must stay fast): the pipeline, the DICOM reader and pandas load
+when a command runs.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from bcl_core import SYNTHETIC_NOTICE
+from bcl_core.commands import command_help
 from bcl_core.commands.segment import parse_point
 from bcl_core.errors import BCLError, InputError
-from bcl_core.io.csv_safe import append_dict_row, unescape_cell
 from bcl_core.leakage import LEAKAGE_TYPES, TYPE_LABELS
 
 logger = logging.getLogger(__name__)
@@ -27,7 +31,7 @@ ERROR_COLUMNS = ("case_id", "error")
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add ``predict`` and ``predict-batch``."""
     one = subparsers.add_parser(
-        "predict", help="predict cement leakage per type for one case",
+        "predict", help=command_help("predict"),
         description="Segment the marked vertebra on CT and MRI and estimate the probability of "
                     "each leakage type. " + SYNTHETIC_NOTICE)
     one.add_argument("case", type=Path, help="folder or zip holding the axial CT and sagittal MRI")
@@ -35,11 +39,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                      help="target vertebral body centre on the CT, LPS mm")
     one.add_argument("--mr-point", required=True, type=parse_point, metavar="X,Y,Z",
                      help="target vertebral body centre on the MRI, LPS mm (its own frame)")
+    one.add_argument("--ct-mask", type=Path, default=None, metavar="MASK.nii.gz",
+                     help="the target vertebra's mask on the CT's grid (e.g. an edited "
+                          "`bcl segment` output): used instead of segmenting the CT")
+    one.add_argument("--mr-mask", type=Path, default=None, metavar="MASK.nii.gz",
+                     help="the same for the MRI")
     one.add_argument("--json", action="store_true", help="print JSON instead of a table")
     one.set_defaults(func=run_predict)
 
     batch = subparsers.add_parser(
-        "predict-batch", help="predict every case of a `bcl synth` folder (resumable)",
+        "predict-batch", help=command_help("predict-batch"),
         description="Run the prediction pipeline on each case folder (points from its "
                     "truth.json) and write predictions.csv; cases already in the output are "
                     "skipped, failures go to <out>.errors.csv.")
@@ -52,12 +61,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 def run_predict(args: argparse.Namespace) -> int:
     """``bcl predict``."""
     from bcl_core.case import load_case
+    from bcl_core.io.masks import read_mask
     from bcl_core.pipeline import predict_case
 
     if not args.case.exists():
         raise InputError(f"{args.case} does not exist; give the case folder or zip.")
     case = load_case(args.case)
-    result = predict_case(case.ct, case.mr, args.ct_point, args.mr_point, with_maps=False)
+    ct, mr = case.ct, case.mr
+    ct_mask = read_mask(args.ct_mask, ct) if args.ct_mask is not None else None
+    mr_mask = read_mask(args.mr_mask, mr) if args.mr_mask is not None else None
+    result = predict_case(ct, mr, args.ct_point, args.mr_point, ct_mask=ct_mask,
+                          mr_mask=mr_mask, with_maps=False)
     document = result.to_json_dict()
     if args.json:
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
@@ -74,6 +88,8 @@ def run_predict(args: argparse.Namespace) -> int:
 
 
 def _done_case_ids(path: Path) -> set[str]:
+    from bcl_core.io.csv_safe import unescape_cell
+
     if not path.is_file():
         return set()
     with path.open(newline="", encoding="utf-8") as handle:
@@ -97,8 +113,9 @@ def run_predict_batch(args: argparse.Namespace) -> int:
     """``bcl predict-batch``."""
     from tqdm import tqdm
 
+    from bcl_core.io.case_folder import case_dirs, read_case_series, read_truth
+    from bcl_core.io.csv_safe import append_dict_row
     from bcl_core.pipeline import PipelineModels, predict_case
-    from bcl_core.train.cases import case_dirs, read_series, read_truth
 
     cases = case_dirs(args.data)[: args.limit]
     out: Path = args.out
@@ -112,10 +129,10 @@ def run_predict_batch(args: argparse.Namespace) -> int:
                          disable=not todo):
         try:
             truth = read_truth(case_dir)
-            result = predict_case(read_series(case_dir / "ct"), read_series(case_dir / "mr"),
-                                  truth["ct_point_mm"], truth["mr_point_mm"], models=models,
-                                  with_maps=False)
-        except (BCLError, KeyError, ValueError) as exc:
+            result = predict_case(read_case_series(case_dir, "ct"),
+                                  read_case_series(case_dir, "mr"), truth.ct_point_mm,
+                                  truth.mr_point_mm, models=models, with_maps=False)
+        except BCLError as exc:
             failed += 1
             logger.warning("%s: %s", case_dir.name, exc)
             append_dict_row(errors, ERROR_COLUMNS, {"case_id": case_dir.name, "error": str(exc)})

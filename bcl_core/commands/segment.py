@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from bcl_core.commands import command_help
 from bcl_core.errors import InputError
 
 
@@ -35,7 +36,7 @@ def parse_point(text: str) -> tuple[float, float, float]:
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add the ``segment`` subcommand."""
     parser = subparsers.add_parser(
-        "segment", help="segment the marked vertebra of a CT or MRI series",
+        "segment", help=command_help("segment"),
         description="Segment the vertebra at --point (LPS mm in the series' own frame) and write "
                     "its mask as NIfTI on the series' grid. Models trained on synthetic data.")
     parser.add_argument("series", help="DICOM series: folder, file list or zip")
@@ -50,13 +51,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 def run(args: argparse.Namespace) -> int:
     """Segment and write the mask; returns the exit code."""
     from bcl_core.inference import load_model
+    from bcl_core.io import load_volume
     from bcl_core.io.nifti import write_nifti
     from bcl_core.segment import segment_vertebra
-    from bcl_core.train.cases import read_series
 
     if not str(args.out).endswith((".nii", ".nii.gz")):
         raise InputError(f"--out must end in .nii or .nii.gz, got {args.out}.")
-    volume = read_series(args.series)
+    volume = load_volume(args.series)
     model = load_model(args.model) if args.model else None
     mask = segment_vertebra(volume, args.point, model=model)
     write_nifti(mask, args.out)

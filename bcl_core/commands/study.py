@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from bcl_core.commands import command_help
 from bcl_core.errors import AuthenticationError, StudyError
 from bcl_core.study import (
     LEAK_TYPES,
@@ -187,7 +188,7 @@ def _export(args: argparse.Namespace, db: StudyDatabase, token: str) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``study`` subcommand and its actions."""
     parser = subparsers.add_parser(
-        "study", help="reader study: database, accounts, cases, assignments, exports",
+        "study", help=command_help("study"),
         description="Run a reader study: init the database, import de-identified cases, create "
         "accounts, assign readers, export reads/labels/predictions and iMRMC files. "
         "See docs/reader_study.md.")

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from bcl_core.commands import command_help
 from bcl_core.phantom.sites import SITES
 
 
@@ -34,7 +35,7 @@ def register(subparsers: Any) -> None:
     """Add the ``synth`` subcommand."""
     parser = subparsers.add_parser(
         "synth",
-        help="write synthetic CT + MRI cases with known leakage labels",
+        help=command_help("synth"),
         description="Write synthetic thoracolumbar CT + sagittal T2 MRI cases of one site with "
         "an acute compression fracture, masks, truth.json and labels.csv. Synthetic data only: "
         "no real patient.",

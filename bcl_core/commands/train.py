@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from bcl_core.commands import command_help
 from bcl_core.commands.arg_types import positive_mm, probability
 from bcl_core.commands.train_fusion import register_card, register_fusion, register_fusion_export
 
@@ -121,7 +122,7 @@ TARGETS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (  # type: i
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add the ``train`` subcommand and its targets."""
-    parser = subparsers.add_parser("train", help="train a model (research use, synthetic data)")
+    parser = subparsers.add_parser("train", help=command_help("train"))
     targets = parser.add_subparsers(dest="target", metavar="TARGET", required=True)
     for register_target in TARGETS:
         register_target(targets)

@@ -7,14 +7,12 @@ masks), so the picture shows exactly what a model or a reader would get.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
-from bcl_core.io import load_volume
-from bcl_core.io.nifti import read_nifti
+from bcl_core.io.case_folder import read_case_mask, read_case_series, read_truth
 from bcl_core.volume import Volume, resample
 
 #: Field of view of the reformats around the target, mm (half-widths: left-right, AP, SI).
@@ -56,13 +54,11 @@ def make_montage(case_dir: str | Path, out_png: str | Path) -> Path:
     import matplotlib.pyplot as plt
 
     case = Path(case_dir)
-    truth = json.loads((case / "truth.json").read_text())
-    ct = load_volume(case / "ct")
-    mr = load_volume(case / "mr")
-    ct_mask = read_nifti(case / "ct_mask.nii.gz")
-    mr_mask = read_nifti(case / "mr_mask.nii.gz")
-    ct_point = np.asarray(truth["ct_point_mm"])
-    mr_point = np.asarray(truth["mr_point_mm"])
+    truth = read_truth(case)
+    ct, mr = read_case_series(case, "ct"), read_case_series(case, "mr")
+    ct_mask, mr_mask = read_case_mask(case, "ct"), read_case_mask(case, "mr")
+    ct_point = np.asarray(truth.ct_point_mm)
+    mr_point = np.asarray(truth.mr_point_mm)
     half_lr, half_ap, half_si = REFORMAT_HALF_MM
     left, posterior, inferior = np.eye(3)[0], np.eye(3)[1], -np.eye(3)[2]
 
@@ -93,10 +89,10 @@ def make_montage(case_dir: str | Path, out_png: str | Path) -> Path:
             ax.contour(mask.astype(float), levels=[0.5], colors="#ff5a36", linewidths=0.9)
         ax.set_title(title, color="white", fontsize=11)
         ax.axis("off")
-    labels = ", ".join(f"{t}={truth['labels'][t]}" for t in sorted(truth["labels"]))
-    feats = truth["features"]
+    labels = ", ".join(f"{t}={truth.labels[t]}" for t in sorted(truth.labels))
+    feats = truth.features
     fig.suptitle(
-        f"SYNTHETIC case {truth['case_id']} ({truth['site']}): {truth['level']} "
+        f"SYNTHETIC case {truth.case_id} ({truth.document.get('site', '?')}): {truth.level} "
         f"{feats['fracture_type']} fracture, height loss {feats['height_loss']:.0%}; "
         f"leakage labels {labels}. Orange: target vertebra mask.",
         color="white", fontsize=11)

@@ -21,7 +21,6 @@ import hashlib
 import hmac
 import json
 import logging
-import math
 import random
 import re
 import shutil
@@ -32,6 +31,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bcl_core.errors import ConflictError, InputError, NotFoundError
+from bcl_core.io.case_folder import find_truth
 from bcl_core.io.csv_safe import unescape_cell
 from bcl_core.private_files import make_private_dir
 from bcl_core.study.access import ServiceContext, service
@@ -168,18 +168,11 @@ def read_target(folder: Path) -> str | None:
     InputError
         If ``truth.json`` exists but its points or level are malformed.
     """
-    path = folder / "truth.json"
-    if not path.is_file():
+    truth = find_truth(folder)
+    if truth is None:
         return None
-    try:
-        truth = json.loads(path.read_text(encoding="utf-8"))
-        target = {key: [float(v) for v in truth[key]] for key in ("ct_point_mm", "mr_point_mm")}
-        level = str(truth.get("level", ""))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"truth.json of case folder {folder.name} has no usable target "
-                         "points (ct_point_mm, mr_point_mm).") from exc
-    if any(len(p) != 3 or not all(math.isfinite(v) for v in p) for p in target.values()):
-        raise InputError(f"truth.json of case folder {folder.name}: points need 3 numbers.")
+    target = {"ct_point_mm": list(truth.ct_point_mm), "mr_point_mm": list(truth.mr_point_mm)}
+    level = truth.level
     return json.dumps({**target, "level": level if _LEVEL.match(level) else ""})
 
 
