@@ -1,7 +1,7 @@
 """``bcl synth``: write synthetic CT + MRI cases with known leakage labels.
 
-``bcl synth --out DIR --cases N --site {internal,prospective,external} --seed S [--compact]``
-writes ``DIR/<case_id>/{ct,mr}/*.dcm``, ``truth.json``, ``ct_mask.nii.gz``, ``mr_mask.nii.gz``
+``bcl synth --out DIR --cases N --site {internal,prospective,external} --seed S [--compact]
+[--generation {1,2}]`` writes ``DIR/<case_id>/{ct,mr}/*.dcm``, ``truth.json``, ``ct_mask.nii.gz``, ``mr_mask.nii.gz``
 and ``DIR/labels.csv`` (see :mod:`bcl_core.phantom.writer`).
 """
 
@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bcl_core.commands import command_help
+from bcl_core.phantom.generation import DEFAULT_GENERATION, GENERATIONS
 from bcl_core.phantom.sites import SITES
 
 
@@ -50,6 +51,11 @@ def register(subparsers: Any) -> None:
                         help="smaller field of view and fewer slices (fast training sets)")
     parser.add_argument("--workers", type=_int_at_least(1), default=None,
                         help="worker processes (default: one per CPU)")
+    parser.add_argument("--generation", type=int, choices=sorted(GENERATIONS),
+                        default=DEFAULT_GENERATION,
+                        help="generator generation: 1 (default, what the shipped models were "
+                        "trained on) or 2 (realistic noise, anatomy, artefacts, STIR and T1 "
+                        "series; docs/phantom.md)")
     parser.set_defaults(func=run)
 
 
@@ -62,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
     with tqdm(total=args.cases, desc=f"synth {args.site}", unit="case", file=sys.stderr,
               dynamic_ncols=True) as bar:
         rows = synthesize(args.out, args.cases, args.site, args.seed, compact=args.compact,
-                          workers=args.workers, on_case_done=lambda _row: bar.update(1))
+                          workers=args.workers, on_case_done=lambda _row: bar.update(1),
+                          generation=args.generation)
     any_leak = sum(1 for r in rows if any(r[f"type{t}"] for t in range(1, 5)))
     sys.stdout.write(f"wrote {len(rows)} {args.site} cases to {args.out} "
                      f"({any_leak} with some leakage); labels in {args.out}/labels.csv\n")

@@ -9,12 +9,14 @@ written in these local coordinates (see :mod:`bcl_core.phantom.vertebra`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from bcl_core.errors import PhantomError
 from bcl_core.phantom.features import RiskFeatures
+from bcl_core.phantom.generation import DEFAULT_GENERATION, GENERATIONS, Generation
 from bcl_core.phantom.ribs import Rib
 
 #: Levels the generator models, top to bottom.
@@ -44,6 +46,28 @@ _SIZES: dict[str, tuple[float, ...]] = {
     # The first sacral body, drawn like a large lumbar one: it only fills the MRI's lower edge.
     "S1": (25.0, 17.5, 27.0, 4.0, 12.0, 8.0, 7.0, 8.0),
 }
+
+# Generation 2: sagittal shape by level. Kyphotic angle (deg, lordotic negative) of the disc
+# below each level, mean and SD; and the intact body's anterior / posterior height ratio, mean
+# and SD. Thoracic kyphosis T5-T12 about 40 degrees (Fon et al. 1980), a nearly straight
+# thoracolumbar junction T10-L2 (Bernhardt and Bridwell 1989), lumbar lordosis growing
+# caudally to a lordotic L5-S1 of 10-25 degrees, thoracic bodies wedged 0.90-0.97.
+DISC_ANGLE_DEG: dict[str, tuple[float, float]] = {
+    "T5": (3.5, 1.2), "T6": (3.5, 1.2), "T7": (3.5, 1.2), "T8": (3.5, 1.2), "T9": (2.5, 1.2),
+    "T10": (1.0, 1.0), "T11": (0.0, 1.0), "T12": (-1.5, 1.0), "L1": (-3.5, 1.2),
+    "L2": (-6.0, 1.5), "L3": (-9.0, 2.0), "L4": (-12.0, 2.5), "L5": (-16.0, 2.5),
+}
+BODY_WEDGE_RATIO: dict[str, tuple[float, float]] = {
+    "T5": (0.92, 0.015), "T6": (0.92, 0.015), "T7": (0.92, 0.015), "T8": (0.92, 0.015),
+    "T9": (0.925, 0.015), "T10": (0.93, 0.01), "T11": (0.935, 0.01), "T12": (0.94, 0.01),
+    "L1": (0.95, 0.008), "L2": (0.99, 0.01), "L3": (1.0, 0.01), "L4": (1.03, 0.015),
+    "L5": (1.08, 0.02), "S1": (1.0, 0.0),
+}
+#: Generation 2 wedge ratios are kept inside this range wherever the table is below 1.
+THORACIC_WEDGE_RANGE = (0.90, 0.97)
+#: Midsagittal depth of the body model (anterior wall to the concave posterior wall) in units of
+#: its half-depth ``b``: ``b`` at the front plus ``0.8 b - 0.08 b`` behind (posterior_wall_w).
+MIDSAGITTAL_DEPTH_PER_HALF_DEPTH = 1.72
 
 
 def rotation_xyz(theta_deg: float, phi_deg: float, psi_deg: float) -> NDArray[np.float64]:
@@ -84,6 +108,15 @@ class Vertebra:
         Mean HU of its cancellous bone.
     cortex_mm:
         Cortical shell thickness.
+    wedge_ratio:
+        Anterior / posterior height of the intact body (1 in generation 1).
+    foramen_mm, foramen_h, channels:
+        Basivertebral foramen width and local height, and intraosseous venous channels
+        ``(start, end, radius)``, of a vertebra other than the target (generation 2; the
+        target's are in its :class:`~bcl_core.phantom.fracture.FractureGeometry`).
+    variants:
+        Normal variants in the body: ``(kind, local centre, half-axes)`` ellipsoids
+        (:mod:`bcl_core.phantom.variants`).
     """
 
     level: str
@@ -99,6 +132,11 @@ class Vertebra:
     lumbar: bool
     density_hu: float
     cortex_mm: float
+    wedge_ratio: float = 1.0
+    foramen_mm: float = 0.0
+    foramen_h: float = 0.0
+    channels: tuple[tuple[tuple[float, float, float], tuple[float, float, float], float], ...] = ()
+    variants: tuple[tuple[str, tuple[float, float, float], tuple[float, float, float]], ...] = ()
 
     @property
     def canal_center_w(self) -> float:
@@ -131,6 +169,7 @@ class Disc:
     half_height: float
     nominal_half_height: float
     nucleus_signal: float
+    vacuum_mm: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -155,6 +194,11 @@ class Anatomy:
         Anatomy ``z`` below which the cord has ended (cauda equina: CSF only).
     ribs:
         The thoracic vertebrae's ribs.
+    trunk_wave:
+        Variation of the trunk outline along ``z`` (generation 2; see :meth:`trunk_half_axes`).
+    organs:
+        Lungs, diaphragm, liver, kidneys and crura (:class:`bcl_core.phantom.organs.Organs`,
+        generation 2), or ``None``.
     blobs:
         Abdominal bowel gas and fat pockets (ellipsoids): ``(x, y, z, half_x, half_y, half_z,
         "gas" | "fat")`` with ``x, y`` relative to the trunk outline centre.
@@ -170,6 +214,22 @@ class Anatomy:
     conus_z: float
     blobs: tuple[tuple[float, float, float, float, float, float, str], ...] = ()
     ribs: tuple[Rib, ...] = ()
+    trunk_wave: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 0.0)
+    organs: Any = None
+
+    def trunk_half_axes(self, z: NDArray[np.floating] | float,
+                        ) -> tuple[NDArray[np.floating] | float, NDArray[np.floating] | float]:
+        """Trunk outline semi-axes at heights ``z`` (constant in generation 1).
+
+        Generation 2 lets them vary smoothly along ``z`` (``trunk_wave``: relative amplitudes
+        of the lateral and AP axes, period in mm, phase).
+        """
+        amp_a, amp_b, period, phase = self.trunk_wave
+        a, b = self.body_half_axes
+        if amp_a == 0.0 and amp_b == 0.0:
+            return a, b
+        angle = 2.0 * np.pi * np.asarray(z) / period + phase
+        return a * (1.0 + amp_a * np.sin(angle)), b * (1.0 + amp_b * np.sin(angle + 0.7))
 
     @property
     def target(self) -> Vertebra:
@@ -213,17 +273,26 @@ def waist_factor(h: NDArray[np.floating] | float, height: float) -> NDArray[np.f
 
 def fracture_endplates(features: RiskFeatures | None, height: float, u: NDArray[np.floating],
                        w: NDArray[np.floating], half_width: float, half_depth: float,
+                       wedge_ratio: float = 1.0,
+                       generation: Generation = GENERATIONS[DEFAULT_GENERATION],
                        ) -> tuple[NDArray[np.floating], NDArray[np.floating]]:
     """Local ``h`` of the superior and inferior endplates of a body at ``(u, w)``.
 
-    A normal endplate is gently concave (1 mm). A fracture lowers the superior endplate (and
-    raises the inferior one) by ``height * height_loss * s(u, w)``, where the profile ``s`` is
-    anterior for a wedge, central for a biconcave and nearly uniform for a crush fracture.
+    A normal endplate is gently concave (1 mm). A normally wedged body (``wedge_ratio`` < 1)
+    is shorter in front: both endplates close in linearly from the posterior wall (at
+    ``w = 0.8 half_depth``) to the anterior rim, where the height is ``wedge_ratio`` times the
+    posterior one. A fracture lowers the superior endplate (and raises the inferior one) by
+    ``height * height_loss * s(u, w)``, where the profile ``s`` is anterior for a wedge, central
+    for a biconcave (generation 2: zero at the rim, so both margins are spared) and nearly
+    uniform for a crush fracture.
     """
     rho2 = np.minimum((u / half_width) ** 2 + (w / half_depth) ** 2, 1.0)
     concavity = 1.0 * (1.0 - rho2)
     top = height / 2 - concavity
     bottom = -height / 2 + concavity
+    if wedge_ratio != 1.0:
+        closing = (1.0 - wedge_ratio) * height / 2 * (0.8 * half_depth - w) / (1.8 * half_depth)
+        top, bottom = top - closing, bottom + closing
     if features is None:
         return top, bottom
     loss = height * features.height_loss
@@ -231,7 +300,7 @@ def fracture_endplates(features: RiskFeatures | None, height: float, u: NDArray[
         profile = np.clip((1.0 - w / half_depth) / 2.0, 0.0, 1.0)
         return top - loss * profile * 0.8, bottom + loss * profile * 0.2
     if features.fracture_type == "biconcave":
-        profile = 0.3 + 0.9 * (1.0 - rho2)
+        profile = (1.0 - rho2) if generation.realistic_fractures else 0.3 + 0.9 * (1.0 - rho2)
         return top - loss * profile * 0.5, bottom + loss * profile * 0.5
     profile = 0.85 + 0.3 * (1.0 - rho2)
     return top - loss * profile * 0.6, bottom + loss * profile * 0.4
@@ -243,8 +312,96 @@ def _wedge_angle_deg(features: RiskFeatures, height: float, half_depth: float) -
     return float(np.degrees(np.arctan(0.8 * height * features.height_loss / (2 * half_depth))))
 
 
+Tilts = tuple[list[float], list[float], list[float], list[float]]
+
+
+def _tilts_by_distance(rng: np.random.Generator, names: tuple[str, ...], target_pos: int,
+                       wedge: float) -> Tilts:
+    """Generation 1: sagittal tilt grows with the distance from the target (no body wedging).
+
+    Its lumbosacral step has the wrong sign below the target (kept: generation 1 is frozen).
+    """
+    # Sagittal tilt per level (deg): gentle thoracic kyphosis, lumbar lordosis; mild scoliosis.
+    kyphosis = float(rng.normal(1.5, 0.8))
+    lordosis = float(rng.normal(-1.5, 1.0))
+    coronal_step = float(rng.normal(0.0, 0.8))
+    thetas, phis, psis = [], [], []
+    for pos, name in enumerate(names):
+        steps = pos - target_pos  # negative above the target
+        step_angle = kyphosis if name.startswith("T") else lordosis
+        if name == "S1":
+            step_angle = lordosis + 4.0 * np.sign(steps)  # the lumbosacral angle
+        theta = -steps * step_angle + float(rng.normal(0.0, 0.8))
+        if pos < target_pos:
+            theta += wedge
+        elif pos == target_pos:
+            theta += wedge / 2
+        thetas.append(theta)
+        phis.append(-steps * coronal_step + float(rng.normal(0.0, 0.8)))
+        psis.append(float(rng.normal(0.0, 2.0)))
+    return thetas, phis, psis, [1.0] * len(names)
+
+
+def body_wedge_angle_deg(wedge_ratio: float, height: float, half_depth: float) -> float:
+    """Angle (deg) between the endplates of a body with anterior / posterior ratio given.
+
+    The endplates close by ``(1 - ratio) * height`` in all over the ``1.8 half_depth`` from the
+    posterior wall to the anterior rim (:func:`fracture_endplates`).
+    """
+    return float(np.degrees(np.arctan((1.0 - wedge_ratio) * height / (1.8 * half_depth))))
+
+
+def _tilts_by_level(rng: np.random.Generator, names: tuple[str, ...], target_pos: int,
+                    wedge: float, sizes: dict[str, NDArray[np.float64]]) -> Tilts:
+    """Generation 2: disc angles and body wedging from per-level tables, whatever the target.
+
+    The tilt of vertebra ``p`` follows from the one below: ``theta_p = theta_(p+1) + alpha_p / 2
+    + alpha_(p+1) / 2 + disc_p`` (``alpha`` the body wedge angles, ``disc_p`` the kyphotic angle
+    of the disc below ``p``); the whole spine is then turned so that the target lies nearly
+    axial, and the segment above a wedge fracture tilts with it as in generation 1.
+    """
+    ratios = []
+    for name in names:
+        mean, sd = BODY_WEDGE_RATIO[name]
+        ratio = float(rng.normal(mean, sd))
+        if mean < 1.0:
+            ratio = float(np.clip(ratio, *THORACIC_WEDGE_RANGE))
+        ratios.append(ratio)
+    alphas = [body_wedge_angle_deg(r, sizes[n][2], sizes[n][1])
+              for r, n in zip(ratios, names, strict=True)]
+    discs = [float(rng.normal(*DISC_ANGLE_DEG[n])) for n in names[:-1]]
+    relative = [0.0] * len(names)
+    for pos in range(len(names) - 2, -1, -1):
+        relative[pos] = (relative[pos + 1] + alphas[pos + 1] / 2 + alphas[pos] / 2
+                         + discs[pos])
+    offset = float(rng.normal(0.0, 2.0)) - relative[target_pos]
+    coronal_step = float(rng.normal(0.0, 0.8))
+    reference = LEVEL_NAMES.index("L1")
+    thetas, phis, psis = [], [], []
+    for pos in range(len(names)):
+        theta = relative[pos] + offset
+        if pos < target_pos:
+            theta += wedge
+        elif pos == target_pos:
+            theta += wedge / 2
+        thetas.append(theta)
+        phis.append(-(pos - reference) * coronal_step + float(rng.normal(0.0, 0.8)))
+        psis.append(float(rng.normal(0.0, 2.0)))
+    return thetas, phis, psis, ratios
+
+
+def compaction_hu(features: RiskFeatures) -> float:
+    """HU the fractured body's cancellous bone gains by compaction (generation 2).
+
+    Half the bone of the lost height stays in the body, packed into what remains:
+    ``density * loss / (1 - loss) / 2``.
+    """
+    loss = features.height_loss
+    return float(features.bone_density_hu * loss / (1.0 - loss) / 2.0)
+
+
 def sample_anatomy(rng: np.random.Generator, target_level: str, features: RiskFeatures,
-                   ) -> Anatomy:
+                   generation: Generation = GENERATIONS[DEFAULT_GENERATION]) -> Anatomy:
     """Draw a patient's spine segment around a fractured target level.
 
     Parameters
@@ -255,6 +412,13 @@ def sample_anatomy(rng: np.random.Generator, target_level: str, features: RiskFe
         One of :data:`TARGET_LEVELS`.
     features:
         The target's fracture (its height loss shortens and, for a wedge, angulates the spine).
+    generation:
+        Which curvature model, body depth and target density to use.
+
+    Returns
+    -------
+    Anatomy
+        The spine, discs, trunk and ribs.
 
     Raises
     ------
@@ -277,36 +441,22 @@ def sample_anatomy(rng: np.random.Generator, target_level: str, features: RiskFe
 
     scale = float(np.clip(rng.normal(1.0, 0.06), 0.85, 1.15))
     density_sd = 8.0
-    # Sagittal tilt per level (deg): gentle thoracic kyphosis, lumbar lordosis; mild scoliosis.
-    kyphosis = float(rng.normal(1.5, 0.8))
-    lordosis = float(rng.normal(-1.5, 1.0))
-    coronal_step = float(rng.normal(0.0, 0.8))
+    depth_scale = 2.0 / MIDSAGITTAL_DEPTH_PER_HALF_DEPTH if generation.body_depth_as_table else 1.0
+    sizes = {n: np.array(_SIZES[n]) * scale * np.array([1.0, depth_scale, 1, 1, 1, 1, 1, 1])
+             for n in names}
     # The discs next to the fracture take up part of the wedge: the segment bends by less.
-    wedge = 0.6 * _wedge_angle_deg(features, _SIZES[target_level][2] * scale,
-                                   _SIZES[target_level][1] * scale)
+    wedge = 0.6 * _wedge_angle_deg(features, sizes[target_level][2], sizes[target_level][1])
+    if generation.curvature_by_level:
+        thetas, phis, psis, ratios = _tilts_by_level(rng, names, target_pos, wedge, sizes)
+    else:
+        thetas, phis, psis, ratios = _tilts_by_distance(rng, names, target_pos, wedge)
 
-    thetas, phis, psis = [], [], []
-    for pos, name in enumerate(names):
-        steps = pos - target_pos  # negative above the target
-        step_angle = kyphosis if name.startswith("T") else lordosis
-        if name == "S1":
-            step_angle = lordosis + 4.0 * np.sign(steps)  # the lumbosacral angle
-        theta = -steps * step_angle + float(rng.normal(0.0, 0.8))
-        if pos < target_pos:
-            theta += wedge
-        elif pos == target_pos:
-            theta += wedge / 2
-        thetas.append(theta)
-        phis.append(-steps * coronal_step + float(rng.normal(0.0, 0.8)))
-        psis.append(float(rng.normal(0.0, 2.0)))
-
-    sizes = {n: np.array(_SIZES[n]) * scale for n in names}
     rotations = [rotation_xyz(t, p, s) for t, p, s in zip(thetas, phis, psis, strict=True)]
     target_center = np.array([rng.normal(0.0, 4.0), rng.normal(40.0, 8.0),
                               rng.uniform(-420.0, -260.0)])
     # Endplate offsets of the target along its own h axis (at the body centre).
     t_top, t_bottom = fracture_endplates(features, sizes[target_level][2], np.zeros(1),
-                                         np.zeros(1), 1.0, 1.0)
+                                         np.zeros(1), 1.0, 1.0, ratios[target_pos], generation)
     centers: dict[int, NDArray[np.float64]] = {target_pos: target_center}
     tops = {target_pos: float(t_top[0])}
     bottoms = {target_pos: float(t_bottom[0])}
@@ -330,15 +480,20 @@ def sample_anatomy(rng: np.random.Generator, target_level: str, features: RiskFe
     vertebrae = []
     for pos, name in enumerate(names):
         a, b, height, _disc, ca, cb, pw, ph = sizes[name]
-        density = (features.bone_density_hu if pos == target_pos
-                   else features.bone_density_hu + float(rng.normal(5.0, density_sd)))
+        if generation.realistic_fractures:
+            density = features.bone_density_hu + (
+                compaction_hu(features) if pos == target_pos
+                else float(rng.normal(0.0, density_sd)))
+        else:
+            density = (features.bone_density_hu if pos == target_pos
+                       else features.bone_density_hu + float(rng.normal(5.0, density_sd)))
         vertebrae.append(Vertebra(
             level=name, center=tuple(float(c) for c in centers[pos]),  # type: ignore[arg-type]
             rotation=rotations[pos], half_width=float(a), half_depth=float(b),
             height=float(height), canal_half_width=float(ca), canal_half_depth=float(cb),
             pedicle_half_width=float(pw), pedicle_half_height=float(ph),
             lumbar=not name.startswith("T"), density_hu=float(density),
-            cortex_mm=float(rng.uniform(0.8, 1.2)),
+            cortex_mm=float(rng.uniform(0.8, 1.2)), wedge_ratio=ratios[pos],
         ))
 
     discs = []

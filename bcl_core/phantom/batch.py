@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bcl_core.errors import PhantomError
+from bcl_core.phantom.generation import DEFAULT_GENERATION, get_generation
 from bcl_core.phantom.sites import get_site
 from bcl_core.phantom.spec import MAX_SEED
 from bcl_core.phantom.writer import write_case, write_labels_csv
@@ -32,7 +33,7 @@ def default_workers(n_cases: int) -> int:
 def synthesize(out_dir: str | Path, n_cases: int, site: str, seed: int,
                compact: bool = False, workers: int | None = None,
                on_case_done: Callable[[dict[str, Any]], None] | None = None,
-               ) -> list[dict[str, Any]]:
+               generation: int = DEFAULT_GENERATION) -> list[dict[str, Any]]:
     """Write ``n_cases`` cases of a site and ``DIR/labels.csv``.
 
     Parameters
@@ -51,6 +52,9 @@ def synthesize(out_dir: str | Path, n_cases: int, site: str, seed: int,
         Worker processes; default one per CPU. 1 runs in this process.
     on_case_done:
         Called with each finished case's label row (e.g. to advance a progress bar).
+    generation:
+        Generator generation (:mod:`bcl_core.phantom.generation`); the default 1 is what the
+        shipped models were trained on.
 
     Returns
     -------
@@ -63,6 +67,7 @@ def synthesize(out_dir: str | Path, n_cases: int, site: str, seed: int,
         For bad settings or an unwritable output folder.
     """
     get_site(site)
+    get_generation(generation)
     if not 1 <= n_cases <= MAX_CASES:
         raise PhantomError(f"--cases must be between 1 and {MAX_CASES}, got {n_cases}.")
     if not 0 <= seed <= MAX_SEED:
@@ -82,13 +87,13 @@ def synthesize(out_dir: str | Path, n_cases: int, site: str, seed: int,
 
     if n_workers == 1:
         for index in range(n_cases):
-            done(write_case(out, site, seed, index, compact))
+            done(write_case(out, site, seed, index, compact, generation))
     else:
         with ProcessPoolExecutor(max_workers=n_workers) as pool:
-            futures = [pool.submit(write_case, out, site, seed, index, compact)
+            futures = [pool.submit(write_case, out, site, seed, index, compact, generation)
                        for index in range(n_cases)]
             for future in as_completed(futures):
                 done(future.result())
     write_labels_csv(rows, out)
-    logger.info("wrote %d %s cases to %s", len(rows), site, out)
+    logger.info("wrote %d %s cases (generation %d) to %s", len(rows), site, generation, out)
     return sorted(rows, key=lambda r: str(r["case_id"]))

@@ -24,6 +24,11 @@ FRACTURE_TYPE_P = (0.5, 0.3, 0.2)
 HEIGHT_LOSS_RANGE: dict[str, tuple[float, float]] = {
     "wedge": (0.15, 0.5), "biconcave": (0.15, 0.45), "crush": (0.3, 0.6),
 }
+#: Generation 2: every fracture loses at least 20 % somewhere (Genant grade >= 1; Genant et al.
+#: 1993), and a biconcave one at least 20 % at mid-height.
+HEIGHT_LOSS_RANGE_GENANT: dict[str, tuple[float, float]] = {
+    "wedge": (0.2, 0.5), "biconcave": (0.2, 0.45), "crush": (0.3, 0.6),
+}
 #: Population mean and SD of osteoporotic cancellous bone density (internal site), HU.
 BONE_DENSITY_MEAN_HU = 85.0
 BONE_DENSITY_SD_HU = 25.0
@@ -84,7 +89,23 @@ class RiskFeatures:
         return {k: round(v, 2) if isinstance(v, float) else v for k, v in asdict(self).items()}
 
 
-def sample_features(rng: np.random.Generator, density_shift_hu: float = 0.0) -> RiskFeatures:
+def sample_foramen_mm(rng: np.random.Generator) -> float:
+    """Width of a basivertebral foramen (mm): log-normal about 3.5 mm, 2-8 mm."""
+    return float(np.clip(rng.lognormal(np.log(3.5), 0.3), 2.0, 8.0))
+
+
+def sample_vein_channel_count(rng: np.random.Generator) -> int:
+    """Number of intraosseous venous channels of a body: Poisson(1.4), at most 4."""
+    return int(min(4, rng.poisson(1.4)))
+
+
+def sample_segmental_vein_mm(rng: np.random.Generator) -> float:
+    """Diameter of a body's segmental veins, mm (uniform 2-6)."""
+    return float(rng.uniform(2.0, 6.0))
+
+
+def sample_features(rng: np.random.Generator, density_shift_hu: float = 0.0,
+                    genant_graded: bool = False) -> RiskFeatures:
     """Draw the features of one patient's fracture.
 
     Parameters
@@ -93,6 +114,9 @@ def sample_features(rng: np.random.Generator, density_shift_hu: float = 0.0) -> 
         The case's feature stream.
     density_shift_hu:
         Population shift of bone density (a site's older population is lower).
+    genant_graded:
+        Draw height loss from :data:`HEIGHT_LOSS_RANGE_GENANT` (generation 2) instead of
+        :data:`HEIGHT_LOSS_RANGE`; the same number of random draws either way.
 
     Returns
     -------
@@ -101,7 +125,7 @@ def sample_features(rng: np.random.Generator, density_shift_hu: float = 0.0) -> 
         break the walls and endplates, and clefts go with severe collapse.
     """
     fracture_type: FractureType = FRACTURE_TYPES[int(rng.choice(3, p=FRACTURE_TYPE_P))]
-    low, high = HEIGHT_LOSS_RANGE[fracture_type]
+    low, high = (HEIGHT_LOSS_RANGE_GENANT if genant_graded else HEIGHT_LOSS_RANGE)[fracture_type]
     height_loss = float(rng.uniform(low, high))
     severity = (height_loss - 0.15) / 0.45  # 0..1
     oedema_extent = float(0.2 + 0.8 * rng.beta(2.0, 2.0))
@@ -129,9 +153,9 @@ def sample_features(rng: np.random.Generator, density_shift_hu: float = 0.0) -> 
     else:
         breach_mm = retropulsion_mm = 0.0
 
-    foramen_mm = float(np.clip(rng.lognormal(np.log(3.5), 0.3), 2.0, 8.0))
-    vein_channels = int(min(4, rng.poisson(1.4)))
-    segmental_mm = float(rng.uniform(2.0, 6.0))
+    foramen_mm = sample_foramen_mm(rng)
+    vein_channels = sample_vein_channel_count(rng)
+    segmental_mm = sample_segmental_vein_mm(rng)
     density = float(np.clip(rng.normal(BONE_DENSITY_MEAN_HU + density_shift_hu,
                                        BONE_DENSITY_SD_HU), 25.0, 170.0))
     return RiskFeatures(

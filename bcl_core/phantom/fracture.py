@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 
 from bcl_core.phantom.anatomy import Vertebra, fracture_endplates, waist_factor
 from bcl_core.phantom.features import RiskFeatures
+from bcl_core.phantom.generation import DEFAULT_GENERATION, GENERATIONS, Generation
 from bcl_core.phantom.shapes import Array, ellipsoid_inside, segment_distance
 from bcl_core.phantom.tissues import Tissue
 
@@ -40,6 +41,11 @@ class FractureGeometry:
         Local ``h`` of the basivertebral foramen.
     channels:
         Intraosseous venous channels as ``(start, end, radius)`` segments.
+    cleft_gas:
+        The cleft holds gas on CT (vacuum cleft; fluid on MRI, the "fluid sign"); generation 2.
+    fracture_line:
+        A fracture line through the cancellous bone as ``(point, unit normal)`` of its plane,
+        or ``None`` (generation 2).
     """
 
     top_center: float
@@ -51,6 +57,8 @@ class FractureGeometry:
     breach_center: Point | None
     foramen_h: float
     channels: tuple[tuple[Point, Point, float], ...]
+    cleft_gas: bool = False
+    fracture_line: tuple[Point, Point] | None = None
 
 
 def posterior_wall_w(u: Array | float, v: Vertebra) -> Array | float:
@@ -59,8 +67,54 @@ def posterior_wall_w(u: Array | float, v: Vertebra) -> Array | float:
     return 0.8 * b - 0.08 * b * np.maximum(0.0, 1.0 - (np.asarray(u) / (0.6 * a)) ** 2)
 
 
-def sample_fracture_geometry(rng: np.random.Generator, v: Vertebra,
-                             features: RiskFeatures) -> FractureGeometry:
+#: Generation 2: probability that a cleft holds gas on CT (otherwise fluid), and that a fracture
+#: line crosses the cancellous bone (rising with severity).
+CLEFT_GAS_P = 0.5
+FRACTURE_LINE_P = (0.5, 0.4)
+
+
+def sample_channels(rng: np.random.Generator, v: Vertebra, count: int, segmental_vein_mm: float,
+                    top_c: float, bottom_c: float) -> tuple[tuple[Point, Point, float], ...]:
+    """Intraosseous venous channels from the lateral / anterior cortex into a body.
+
+    Parameters
+    ----------
+    rng:
+        The stream to draw from.
+    v:
+        The vertebra.
+    count:
+        How many channels.
+    segmental_vein_mm:
+        Calibre of the segmental veins (the channels' radius follows it).
+    top_c, bottom_c:
+        Local ``h`` of the endplates at the body centre.
+
+    Returns
+    -------
+    tuple
+        ``(start, end, radius)`` segments in the vertebra's local frame.
+    """
+    a, b = v.half_width, v.half_depth
+    channels = []
+    seg_radius = 0.5 + segmental_vein_mm / 8.0
+    for _ in range(count):
+        angle = float(rng.choice([-1.0, 1.0]) * rng.uniform(0.25, 0.9) * np.pi)
+        inset = min(4.0, (top_c - bottom_c) / 4)
+        h = float(rng.uniform(bottom_c + inset, top_c - inset))
+        waist = float(waist_factor(h, v.height))
+        surface = np.array([a * waist * np.sin(angle), -b * waist * np.cos(angle), h])
+        inward = -surface[:2] / np.linalg.norm(surface[:2])
+        end = surface + np.array([*(inward * rng.uniform(8.0, 13.0)), 0.0])
+        start = surface - np.array([*(inward * 1.5), 0.0])
+        channels.append((tuple(float(x) for x in start), tuple(float(x) for x in end),
+                         float(seg_radius)))
+    return tuple(channels)  # type: ignore[return-value]
+
+
+def sample_fracture_geometry(rng: np.random.Generator, v: Vertebra, features: RiskFeatures,
+                             generation: Generation = GENERATIONS[DEFAULT_GENERATION],
+                             ) -> FractureGeometry:
     """Place the target's features on its body.
 
     Parameters
@@ -71,9 +125,18 @@ def sample_fracture_geometry(rng: np.random.Generator, v: Vertebra,
         The target vertebra.
     features:
         Which features exist and their sizes.
+    generation:
+        Generation 2 adds gas clefts and fracture lines (drawn after everything generation 1
+        draws).
+
+    Returns
+    -------
+    FractureGeometry
+        Where each feature sits in the target's local frame.
     """
     a, b = v.half_width, v.half_depth
-    top, bottom = fracture_endplates(features, v.height, np.zeros(1), np.zeros(1), a, b)
+    top, bottom = fracture_endplates(features, v.height, np.zeros(1), np.zeros(1), a, b,
+                                     v.wedge_ratio, generation)
     top_c, bottom_c = float(top[0]), float(bottom[0])
     mid = (top_c + bottom_c) / 2
 
@@ -94,7 +157,8 @@ def sample_fracture_geometry(rng: np.random.Generator, v: Vertebra,
     gap = None
     if features.endplate_disruption_mm > 0:
         u_g, w_g = float(rng.uniform(-0.4, 0.4)) * a, float(rng.uniform(-0.5, 0.3)) * b
-        t, bt = fracture_endplates(features, v.height, np.array([u_g]), np.array([w_g]), a, b)
+        t, bt = fracture_endplates(features, v.height, np.array([u_g]), np.array([w_g]), a, b,
+                                   v.wedge_ratio, generation)
         h_g = float(t[0]) if features.endplate_side == "superior" else float(bt[0])
         gap = (u_g, w_g, h_g)
 
@@ -110,25 +174,61 @@ def sample_fracture_geometry(rng: np.random.Generator, v: Vertebra,
         breach = (float(rng.uniform(-0.25, 0.25)) * a, float(posterior_wall_w(0.0, v)),
                   top_c - features.posterior_breach_mm / 2 - 1.0)
 
-    channels = []
-    seg_radius = 0.5 + features.segmental_vein_mm / 8.0
-    for _ in range(features.vein_channels):
-        angle = float(rng.choice([-1.0, 1.0]) * rng.uniform(0.25, 0.9) * np.pi)
-        inset = min(4.0, (top_c - bottom_c) / 4)
-        h = float(rng.uniform(bottom_c + inset, top_c - inset))
-        waist = float(waist_factor(h, v.height))
-        surface = np.array([a * waist * np.sin(angle), -b * waist * np.cos(angle), h])
-        inward = -surface[:2] / np.linalg.norm(surface[:2])
-        end = surface + np.array([*(inward * rng.uniform(8.0, 13.0)), 0.0])
-        start = surface - np.array([*(inward * 1.5), 0.0])
-        channels.append((tuple(float(x) for x in start), tuple(float(x) for x in end),
-                         float(seg_radius)))
+    channels = sample_channels(rng, v, features.vein_channels, features.segmental_vein_mm,
+                               top_c, bottom_c)
+    foramen_h = float(mid + rng.uniform(-2.0, 2.0))
+    cleft_gas = False
+    line = None
+    if generation.realistic_fractures:
+        cleft_gas = cleft is not None and bool(rng.random() < CLEFT_GAS_P)
+        severity = (features.height_loss - 0.15) / 0.45
+        if rng.random() < FRACTURE_LINE_P[0] + FRACTURE_LINE_P[1] * severity:
+            tilt = float(rng.uniform(-0.6, 0.6))
+            normal = np.array([float(rng.normal(0.0, 0.2)), np.sin(tilt), np.cos(tilt)])
+            normal /= np.linalg.norm(normal)
+            point = (0.0, 0.0, float(rng.uniform(mid, top_c - 3.0)))
+            line = (point, tuple(float(x) for x in normal))
     return FractureGeometry(
         top_center=top_c, bottom_center=bottom_c, wall_defect_center=wall,
         endplate_gap_center=gap, cleft_center=cleft, cleft_half_axes=axes,
-        breach_center=breach, foramen_h=float(mid + rng.uniform(-2.0, 2.0)),
-        channels=tuple(channels),  # type: ignore[arg-type]
+        breach_center=breach, foramen_h=foramen_h, channels=channels, cleft_gas=cleft_gas,
+        fracture_line=line,  # type: ignore[arg-type]
     )
+
+
+#: Half-thickness of a fracture line, mm.
+FRACTURE_LINE_HALF_MM = 0.5
+
+
+def paint_basivertebral(labels: NDArray[np.uint8], body: NDArray[np.bool_], u: Array, w: Array,
+                        h: Array, v: Vertebra, foramen_mm: float, foramen_h: float,
+                        channels: tuple[tuple[Point, Point, float], ...]) -> None:
+    """Paint the basivertebral foramen, its vein into the body and intraosseous channels.
+
+    Parameters
+    ----------
+    labels, body:
+        The block's labels (changed in place) and where it is this vertebral body.
+    u, w, h:
+        Local coordinates of the block's points.
+    v:
+        The vertebra.
+    foramen_mm, foramen_h:
+        Width and local height of the foramen in the posterior wall.
+    channels:
+        ``(start, end, radius)`` venous channels.
+    """
+    post = posterior_wall_w(u, v)
+    opening = (body & (w > post - 3.0) & (np.abs(u) < foramen_mm / 2)
+               & (np.abs(h - foramen_h) < foramen_mm * 0.6))
+    labels[opening] = Tissue.VEIN
+    vein = segment_distance(
+        u, w, h, np.array([0.0, float(posterior_wall_w(0.0, v)), foramen_h]),
+        np.array([0.0, 0.1 * v.half_depth, foramen_h]))
+    labels[body & (vein < max(1.0, foramen_mm * 0.3))] = Tissue.VEIN
+    for start, end, radius in channels:
+        tube = segment_distance(u, w, h, np.array(start), np.array(end)) < radius
+        labels[body & tube] = Tissue.VEIN
 
 
 def paint_fracture(labels: NDArray[np.uint8], body: NDArray[np.bool_], cortex: NDArray[np.bool_],
@@ -169,25 +269,19 @@ def paint_fracture(labels: NDArray[np.uint8], body: NDArray[np.bool_], cortex: N
     impaction_depth = depth_bottom if features.endplate_side == "inferior" else depth_top
     labels[cancellous & (impaction_depth < v.cortex_mm + 2.5)] = Tissue.IMPACTION
 
-    # Basivertebral foramen in the posterior wall and its vein into the body.
-    post = posterior_wall_w(u, v)
-    foramen = features.basivertebral_foramen_mm
-    opening = (body & (w > post - 3.0) & (np.abs(u) < foramen / 2)
-               & (np.abs(h - geometry.foramen_h) < foramen * 0.6))
-    labels[opening] = Tissue.VEIN
-    vein = segment_distance(
-        u, w, h, np.array([0.0, float(posterior_wall_w(0.0, v)), geometry.foramen_h]),
-        np.array([0.0, 0.1 * v.half_depth, geometry.foramen_h]))
-    labels[body & (vein < max(1.0, foramen * 0.3))] = Tissue.VEIN
+    paint_basivertebral(labels, body, u, w, h, v, features.basivertebral_foramen_mm,
+                        geometry.foramen_h, geometry.channels)
 
-    for start, end, radius in geometry.channels:
-        tube = segment_distance(u, w, h, np.array(start), np.array(end)) < radius
-        labels[body & tube] = Tissue.VEIN
+    if geometry.fracture_line is not None:
+        point, normal = (np.array(x) for x in geometry.fracture_line)
+        across = ((u - point[0]) * normal[0] + (w - point[1]) * normal[1]
+                  + (h - point[2]) * normal[2])
+        labels[cancellous & (np.abs(across) < FRACTURE_LINE_HALF_MM)] = Tissue.FRACTURE_GAP
 
     if geometry.cleft_center is not None and geometry.cleft_half_axes is not None:
         c = geometry.cleft_center
         inside = ellipsoid_inside(u - c[0], w - c[1], h - c[2], *geometry.cleft_half_axes)
-        labels[body & inside] = Tissue.CLEFT
+        labels[body & inside] = Tissue.CLEFT_GAS if geometry.cleft_gas else Tissue.CLEFT
 
     if geometry.endplate_gap_center is not None:
         c = geometry.endplate_gap_center
@@ -202,6 +296,7 @@ def paint_fracture(labels: NDArray[np.uint8], body: NDArray[np.bool_], cortex: N
         labels[cortex & near] = Tissue.FRACTURE_GAP
 
     fragment = np.zeros(labels.shape, dtype=bool)
+    post = posterior_wall_w(u, v)
     if geometry.breach_center is not None:
         c = geometry.breach_center
         radius = features.posterior_breach_mm / 2

@@ -8,15 +8,18 @@ a posterior surface-coil sensitivity and the site's gain, with Rician noise.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from bcl_core.errors import PhantomError
 from bcl_core.phantom.grid import Grid, affine_coords
 from bcl_core.phantom.paint import average_over_slice
 from bcl_core.phantom.sites import COMPACT_MR_SHAPE, COMPACT_MR_SLICES, COMPACT_PIXEL_FACTOR
 from bcl_core.phantom.spec import CaseSpec, case_rng
-from bcl_core.phantom.tissues import mr_lookup
+from bcl_core.phantom.tissues import MR_SEQUENCES, Tissue, mr_lookup
 from bcl_core.volume import Volume
 
 #: Sub-slices averaged across a slice's thickness.
@@ -53,24 +56,90 @@ def mr_grid(spec: CaseSpec, compact: bool) -> Grid:
                 direction, spec.mr_rotation, tuple(float(t) for t in spec.mr_translation))  # type: ignore[arg-type]
 
 
-def render_mr(spec: CaseSpec, compact: bool = False) -> tuple[Volume, Volume]:
-    """Render a case's sagittal T2 MRI and the target-vertebra mask on its grid.
+def gibbs_ringing(signal: NDArray[np.float32], k_fraction: float, axis: int) -> None:
+    """Truncate k-space along ``axis`` to ``k_fraction`` of its extent (in place).
+
+    A sharp edge then rings (overshoot about 9 % of the step, Gibbs) with a period set by
+    the highest frequency kept.
+    """
+    n = signal.shape[axis]
+    spectrum = np.fft.rfft(signal, axis=axis)
+    keep = max(1, int(round(k_fraction * spectrum.shape[axis])))
+    index = [slice(None)] * signal.ndim
+    index[axis] = slice(keep, None)
+    spectrum[tuple(index)] = 0.0
+    signal[...] = np.fft.irfft(spectrum, n=n, axis=axis)
+
+
+def _add_mr_artefacts(signal: NDArray[np.float32], csf_fraction: NDArray[np.float32],
+                      artefacts: dict[str, Any], rng: np.random.Generator) -> None:
+    """Flow voids, Gibbs ringing and ghosting (generation 2), in place, before noise.
+
+    Phase encoding runs anterior-posterior (the columns), as usual for sagittal spine MRI.
+    """
+    voids = artefacts["mr_flow_voids"]
+    if voids["present"]:
+        field = ndimage.gaussian_filter(rng.standard_normal(signal.shape, dtype=np.float32),
+                                        (0.5, 3.0, 1.5))
+        field /= max(float(field.std()), 1e-6)
+        dark = np.clip(field - 0.5, 0.0, 1.0) * np.float32(voids["strength"])
+        signal *= 1.0 - dark * csf_fraction
+    gibbs = artefacts["mr_gibbs"]
+    if gibbs["present"]:
+        gibbs_ringing(signal, gibbs["k_fraction"], axis=2)
+    ghost = artefacts["mr_ghosting"]
+    if ghost["present"]:
+        signal += np.float32(ghost["amplitude"]) * np.roll(signal, signal.shape[2] // 2, axis=2)
+
+
+def render_mr(spec: CaseSpec, compact: bool = False, sequence: str = "t2",
+              ) -> tuple[Volume, Volume]:
+    """Render a case's sagittal MRI and the target-vertebra mask on its grid.
+
+    Parameters
+    ----------
+    spec:
+        The case.
+    compact:
+        Small field of view (training sets).
+    sequence:
+        ``t2`` (every generation); ``stir`` or ``t1`` (generation 2's extra series, on the same
+        grid, each with its own noise).
 
     Returns
     -------
     mr, mask:
         Signal as uint16 (modality ``MR``), and a uint8 mask (modality ``SEG``).
+
+    Raises
+    ------
+    PhantomError
+        For a sequence the case's generation does not make.
     """
     protocol = spec.site.mr
+    gen = spec.generation
+    if sequence not in MR_SEQUENCES or (sequence != "t2" and not gen.extra_mr_series):
+        raise PhantomError(f"generation {gen.number} makes no {sequence!r} series; choose one "
+                           f"of {', '.join(MR_SEQUENCES if gen.extra_mr_series else ('t2',))}.")
     grid = mr_grid(spec, compact)
     densities = [v.density_hu for v in spec.anatomy.vertebrae]
-    lut = mr_lookup(densities, [d.nucleus_signal for d in spec.anatomy.discs])
+    lut = mr_lookup(densities, [d.nucleus_signal for d in spec.anatomy.discs], sequence,
+                    relative_oedema=gen.extra_mr_series)
     hi = grid.shape[::-1]
-    (signal,), mask_fraction = average_over_slice(spec, grid, (0, 0, 0), hi, protocol.slice_mm,
-                                                  SUB_SLICES, (lut,))
+    tables: tuple[NDArray[np.float32], ...] = (lut,)
+    if spec.artefacts:
+        is_csf = np.zeros_like(lut)
+        is_csf[Tissue.CSF] = 1.0
+        tables = (lut, is_csf)
+    averages, mask_fraction = average_over_slice(spec, grid, (0, 0, 0), hi, protocol.slice_mm,
+                                                 SUB_SLICES, tables)
+    signal = averages[0]
     sigma_px = 0.45
     for axis in (1, 2):
         ndimage.gaussian_filter1d(signal, sigma_px, axis=axis, output=signal, truncate=3.0)
+    if spec.artefacts:
+        _add_mr_artefacts(signal, averages[1], spec.artefacts,
+                          case_rng(spec.site, spec.seed, spec.index, "artefacts"))
 
     matrix, offset = grid.index_affine()
     _, y, _ = affine_coords(matrix, offset, (0, 0, 0), hi)
@@ -79,7 +148,8 @@ def render_mr(spec: CaseSpec, compact: bool = False) -> tuple[Volume, Volume]:
     signal *= (0.45 + 0.75 * np.exp(-depth / COIL_DEPTH_MM)).astype(np.float32)
     signal *= np.float32(protocol.gain)
 
-    rng = case_rng(spec.site, spec.seed, spec.index, "mr_noise")
+    stream = "mr_noise" if sequence == "t2" else f"{sequence}_noise"
+    rng = case_rng(spec.site, spec.seed, spec.index, stream)
     sigma = np.float32(protocol.noise * protocol.gain)
     real = signal + sigma * rng.standard_normal(grid.shape, dtype=np.float32)
     imaginary = sigma * rng.standard_normal(grid.shape, dtype=np.float32)

@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bcl_core.phantom.grid import Grid, affine_coords, local_box_corners
+from bcl_core.phantom.organs import paint_organs
 from bcl_core.phantom.ribs import Region, paint_ribs
 from bcl_core.phantom.spec import CaseSpec
 from bcl_core.phantom.tissues import Tissue
@@ -73,10 +74,13 @@ def paint_labels(spec: CaseSpec, grid: Grid, lo: Sequence[int], hi: Sequence[int
     matrix, offset = grid.index_affine()
     shape = (hi[2] - lo[2], hi[1] - lo[1], hi[0] - lo[0])
     x, y, z = affine_coords(matrix, offset, lo, hi)
-    trunk = np.zeros(np.broadcast_shapes(x.shape, y.shape), dtype=np.uint8)
-    paint_trunk(trunk, x, y, spec.anatomy)
     labels = np.empty(shape, dtype=np.uint8)
-    labels[...] = trunk
+    if spec.anatomy.organs is None:
+        trunk = np.zeros(np.broadcast_shapes(x.shape, y.shape), dtype=np.uint8)
+        paint_trunk(trunk, x, y, spec.anatomy)
+        labels[...] = trunk
+    else:
+        paint_trunk(labels, x, y, spec.anatomy, z)
     mask = np.zeros(shape, dtype=bool)
 
     def view(array: NDArray[np.generic], blo: list[int], bhi: list[int]) -> NDArray[np.generic]:
@@ -89,18 +93,19 @@ def paint_labels(spec: CaseSpec, grid: Grid, lo: Sequence[int], hi: Sequence[int
                 index.append(slice(blo[a] - lo[a], bhi[a] - lo[a]))
         return array[tuple(index)]
 
-    for blob in spec.anatomy.blobs:
-        box = _clip_box(grid.index_box(blob_corners(spec.anatomy, blob)), lo, hi)
-        if box is not None:
-            paint_blob(view(labels, *box), view(x, *box), view(y, *box),  # type: ignore[arg-type]
-                       view(z, *box), spec.anatomy, blob)
-
     def region_of(corners: NDArray[np.float64]) -> Region | None:
         box = _clip_box(grid.index_box(corners), lo, hi)
         if box is None:
             return None
         return (view(labels, *box), view(x, *box), view(y, *box),  # type: ignore[return-value]
                 view(z, *box))
+
+    paint_organs(spec.anatomy, region_of)
+    for blob in spec.anatomy.blobs:
+        box = _clip_box(grid.index_box(blob_corners(spec.anatomy, blob)), lo, hi)
+        if box is not None:
+            paint_blob(view(labels, *box), view(x, *box), view(y, *box),  # type: ignore[arg-type]
+                       view(z, *box), spec.anatomy, blob)
 
     z_values = np.asarray(z)
     paint_ribs(spec.anatomy.ribs, (float(z_values.min()) - 1.0, float(z_values.max()) + 1.0),
@@ -141,7 +146,8 @@ def paint_labels(spec: CaseSpec, grid: Grid, lo: Sequence[int], hi: Sequence[int
                 continue
             u, w, h = local(v.center, v.rotation, *box)
             if painter is paint_body:
-                part = paint_body(view(labels, *box), u, w, h, v, n, *fracture)  # type: ignore[arg-type]
+                part = paint_body(view(labels, *box), u, w, h, v, n, *fracture,  # type: ignore[arg-type]
+                                  spec.generation)
             else:
                 part = paint_posterior_elements(view(labels, *box), u, w, h, v, n)  # type: ignore[arg-type]
             if n == target:

@@ -33,6 +33,11 @@ class CTProtocol:
         In-plane point-spread (reconstruction kernel) as a Gaussian sigma.
     manufacturer, model:
         Invented scanner names written to DICOM.
+    nps_peak_per_mm:
+        Generation 2: spatial frequency where the noise power spectrum peaks (the kernel's
+        roll-off: a sharper kernel peaks higher).
+    adjacent_slice_correlation:
+        Generation 2: noise correlation between neighbouring slices.
     """
 
     matrix: int
@@ -42,6 +47,8 @@ class CTProtocol:
     psf_sigma_mm: float
     manufacturer: str
     model: str
+    nps_peak_per_mm: float = 0.35
+    adjacent_slice_correlation: float = 0.25
 
 
 @dataclass(frozen=True)
@@ -113,7 +120,8 @@ SITES: dict[str, SiteProfile] = {
     "external": SiteProfile(
         "external", "EXT", 2, -8.0,
         CTProtocol(matrix=512, pixel_mm=0.78125, slice_mm=3.75, noise_hu=12.0,
-                   psf_sigma_mm=0.5, manufacturer="PHANTOM CT VENDOR B", model="OtherScan 16"),
+                   psf_sigma_mm=0.5, manufacturer="PHANTOM CT VENDOR B", model="OtherScan 16",
+                   nps_peak_per_mm=0.25, adjacent_slice_correlation=0.1),
         MRProtocol(rows=384, columns=326, pixel_mm=0.8, slice_mm=4.0, slice_gap_mm=0.4,
                    n_slices=15, noise=0.05, gain=3100.0,
                    manufacturer="PHANTOM MR VENDOR B", model="OtherField 3T"),

@@ -17,49 +17,65 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bcl_core.phantom.anatomy import Anatomy
-from bcl_core.phantom.shapes import Array, ellipse_inside
+from bcl_core.phantom.shapes import Array, ellipse_inside, ellipse_sdf
 from bcl_core.phantom.tissues import Tissue
 
 
-def paint_trunk(labels: NDArray[np.uint8], x: Array, y: Array, anatomy: Anatomy) -> None:
-    """Paint the z-invariant trunk into ``labels`` (in place) at anatomy ``(x, y)``.
+def paint_trunk(labels: NDArray[np.uint8], x: Array, y: Array, anatomy: Anatomy,
+                z: Array | None = None) -> None:
+    """Paint the trunk into ``labels`` (in place) at anatomy ``(x, y)``.
 
-    Bowel gas and fat pockets vary along ``z``: :func:`paint_blobs` adds them.
+    Without ``z`` (generation 1) the trunk is the same on every axial slice; with ``z`` its
+    outline follows :meth:`Anatomy.trunk_half_axes`, the back staying on the table. Bowel gas
+    and fat pockets vary along ``z``: :func:`paint_blobs` adds them.
     """
     cx, cy = anatomy.body_center_xy
     half_a, half_b = anatomy.body_half_axes
     target = anatomy.target
     tx, ty = target.center[0], target.center[1]
-    dx, dy = x - cx, y - cy
     back_skin_y = cy + half_b
+    shape = labels.shape
+
+    def put(where: NDArray[np.bool_], tissue: Tissue) -> None:
+        labels[np.broadcast_to(where, shape)] = tissue
+
+    if z is None:
+        dx, dy = x - cx, y - cy
+
+        def shell(inset_mm: float) -> NDArray[np.bool_]:
+            return ellipse_inside(dx, dy, half_a - inset_mm, half_b - inset_mm)
+    else:
+        half_a, half_b = anatomy.trunk_half_axes(z)  # type: ignore[assignment]
+        dx, dy = x - cx, y - (back_skin_y - half_b)
+        depth = ellipse_sdf(dx, dy, half_a, half_b)  # one evaluation serves every shell
+
+        def shell(inset_mm: float) -> NDArray[np.bool_]:
+            return depth <= -inset_mm
+
     table_y = back_skin_y + 1.0 + (x - cx) ** 2 / 4000.0
     table = (y > table_y) & (y < table_y + 3.0) & (np.abs(x - cx) < 230)
     labels[...] = Tissue.AIR
-    labels[(y >= table_y + 3.0) & (y < table_y + 16.0) & (np.abs(x - cx) < 225)] = (
+    put((y >= table_y + 3.0) & (y < table_y + 16.0) & (np.abs(x - cx) < 225),
         Tissue.TABLE_FOAM)
-    labels[table] = Tissue.TABLE
+    put(table, Tissue.TABLE)
     fat = anatomy.fat_mm
-
-    def shell(inset_mm: float) -> NDArray[np.bool_]:
-        return ellipse_inside(dx, dy, half_a - inset_mm, half_b - inset_mm)
-
-    labels[shell(0.0)] = Tissue.SKIN
-    labels[shell(2.0)] = Tissue.FAT
+    put(shell(0.0), Tissue.SKIN)
+    put(shell(2.0), Tissue.FAT)
     fascia = shell(fat)
-    labels[fascia] = Tissue.SOFT
+    put(fascia, Tissue.SOFT)
     # Abdominal wall muscles in front and at the sides.
-    labels[fascia & ~shell(fat + 9.0) & (dy < 0.3 * half_b)] = Tissue.MUSCLE
+    put(fascia & ~shell(fat + 9.0) & (dy < 0.3 * half_b), Tissue.MUSCLE)
     retro = fascia & ellipse_inside(x - tx, y - ty, 75.0, 42.0)
-    labels[retro] = Tissue.FAT
+    put(retro, Tissue.FAT)
     # Erector spinae either side of the spinous processes, inside the fascia.
     back_w = target.canal_center_w
     for sign in (-1.0, 1.0):
         muscle = fascia & ellipse_inside(x - (tx + sign * 30.0), y - (ty + back_w + 32.0),
                                          25.0, 26.0) & (sign * (x - tx) > 2.0)
-        labels[muscle] = Tissue.MUSCLE
+        put(muscle, Tissue.MUSCLE)
         lateral = fascia & ellipse_inside(x - (tx + sign * 62.0), y - (ty + back_w + 14.0),
                                           16.0, 22.0)
-        labels[lateral] = Tissue.MUSCLE
+        put(lateral, Tissue.MUSCLE)
 
 
 def paint_blobs(labels: NDArray[np.uint8], x: Array, y: Array, z: Array,

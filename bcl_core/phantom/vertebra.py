@@ -13,7 +13,13 @@ from numpy.typing import NDArray
 
 from bcl_core.phantom.anatomy import Disc, Vertebra, fracture_endplates, waist_factor
 from bcl_core.phantom.features import RiskFeatures
-from bcl_core.phantom.fracture import FractureGeometry, paint_fracture, posterior_wall_w
+from bcl_core.phantom.fracture import (
+    FractureGeometry,
+    paint_basivertebral,
+    paint_fracture,
+    posterior_wall_w,
+)
+from bcl_core.phantom.generation import DEFAULT_GENERATION, GENERATIONS, Generation
 from bcl_core.phantom.shapes import Array, ellipse_sdf, ellipsoid_inside, slab_sdf
 from bcl_core.phantom.tissues import CANCELLOUS_BASE, NUCLEUS_BASE, POSTERIOR_BASE, Tissue
 
@@ -21,6 +27,11 @@ from bcl_core.phantom.tissues import CANCELLOUS_BASE, NUCLEUS_BASE, POSTERIOR_BA
 DEFAULT_SEGMENTAL_VEIN_MM = 3.0
 #: Radius of the rounded rim between endplate and wall, mm.
 BODY_RIM_MM = 2.5
+#: Tissue painted for each kind of normal variant in a body (:mod:`bcl_core.phantom.variants`).
+VARIANT_TISSUE: dict[str, Tissue] = {
+    "haemangioma": Tissue.HAEMANGIOMA, "schmorl": Tissue.ANNULUS, "modic1": Tissue.MODIC1,
+    "modic2": Tissue.MODIC2, "cement": Tissue.CEMENT, "screw": Tissue.METAL,
+}
 
 
 def posterior_elements_sdf(v: Vertebra, u: Array, w: Array, h: Array) -> Array:
@@ -101,11 +112,13 @@ def paint_posterior_elements(labels: NDArray[np.uint8], u: Array, w: Array, h: A
 
 def paint_body(labels: NDArray[np.uint8], u: Array, w: Array, h: Array, v: Vertebra,
                index: int, features: RiskFeatures | None = None,
-               geometry: FractureGeometry | None = None) -> NDArray[np.bool_]:
-    """Paint a vertebral body, its segmental veins and (target only) its fracture, in place.
+               geometry: FractureGeometry | None = None,
+               generation: Generation = GENERATIONS[DEFAULT_GENERATION]) -> NDArray[np.bool_]:
+    """Paint a vertebral body, its veins, variants and (target only) its fracture, in place.
 
     Parameters are as :func:`paint_posterior_elements`; ``features`` and ``geometry`` describe
-    the fracture of the target vertebra and are ``None`` for the others.
+    the fracture of the target vertebra and are ``None`` for the others; ``generation`` shapes
+    the fracture's endplates.
 
     Returns
     -------
@@ -120,7 +133,7 @@ def paint_body(labels: NDArray[np.uint8], u: Array, w: Array, h: Array, v: Verte
     veins = (ring < seg_r) & (np.abs(h) < seg_r * 1.3) & (np.abs(u) > 0.45 * a) & (w < 0.7 * b)
     labels[veins] = Tissue.VEIN
 
-    top, bottom = fracture_endplates(features, v.height, u, w, a, b)
+    top, bottom = fracture_endplates(features, v.height, u, w, a, b, v.wedge_ratio, generation)
     waist = waist_factor(h, v.height)
     side = np.minimum(-ellipse_sdf(u, w, a * waist, b * waist), posterior_wall_w(u, v) - w)
     depth_top, depth_bottom = top - h, h - bottom
@@ -134,6 +147,12 @@ def paint_body(labels: NDArray[np.uint8], u: Array, w: Array, h: Array, v: Verte
     cortex = body & (depth < v.cortex_mm)
     labels[body] = CANCELLOUS_BASE + index
     labels[cortex] = Tissue.CORTEX
+    if v.foramen_mm > 0:
+        paint_basivertebral(labels, body, u, w, h, v, v.foramen_mm, v.foramen_h, v.channels)
+    for kind, center, axes in v.variants:
+        inside = ellipsoid_inside(u - center[0], w - center[1], h - center[2], *axes)
+        # Screws run on through the pedicle: not limited to the body.
+        labels[inside if kind == "screw" else body & inside] = VARIANT_TISSUE[kind]
     if features is not None and geometry is not None:
         body = body | paint_fracture(labels, body, cortex, depth_top, depth_bottom, u, w, h, v,
                                      features, geometry)
@@ -162,3 +181,7 @@ def paint_disc(labels: NDArray[np.uint8], u: Array, w: Array, h: Array, disc: Di
     nucleus = ellipsoid_inside(u, w + 0.1 * disc.half_depth, h, 0.55 * disc.half_width,
                                0.5 * disc.half_depth, max(1.0, 0.7 * disc.nominal_half_height))
     labels[inside & nucleus] = NUCLEUS_BASE + index
+    if disc.vacuum_mm > 0:
+        gas = ellipsoid_inside(u, w + 0.1 * disc.half_depth, h, disc.vacuum_mm,
+                               0.6 * disc.vacuum_mm, max(0.8, 0.5 * disc.nominal_half_height))
+        labels[inside & gas] = Tissue.DISC_GAS

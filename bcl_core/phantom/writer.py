@@ -4,6 +4,8 @@ Layout (the ``bcl synth`` contract)::
 
     DIR/<case_id>/ct/IM00001.dcm ...   axial CT, its own frame of reference
     DIR/<case_id>/mr/IM00001.dcm ...   sagittal T2 MRI, another frame of reference
+    DIR/<case_id>/stir/, t1/            generation 2 only: sagittal STIR and T1 series on the
+                                       T2 series' grid and frame of reference
     DIR/<case_id>/ct_mask.nii.gz       whole target vertebra on the CT grid
     DIR/<case_id>/mr_mask.nii.gz       whole target vertebra on the MR grid
     DIR/<case_id>/truth.json           points, level, labels, oracle, latent features
@@ -27,9 +29,11 @@ from bcl_core.io.csv_safe import write_dict_rows
 from bcl_core.io.dicom_write import SyntheticPatient, make_uid, write_series
 from bcl_core.io.nifti import write_nifti
 from bcl_core.phantom.ct import render_ct
+from bcl_core.phantom.generation import DEFAULT_GENERATION
 from bcl_core.phantom.mr import render_mr
 from bcl_core.phantom.oracle import LEAKAGE_TYPES
 from bcl_core.phantom.spec import CaseSpec, sample_case_spec
+from bcl_core.phantom.variants import variant_summary
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +47,14 @@ def _rounded(values: Iterable[float], digits: int = 3) -> list[float]:
     return [round(float(v), digits) for v in values]
 
 
+#: Extra MR series of generation 2: sequence -> (folder, series description, series number,
+#: repetition time, echo time, inversion time or None).
+EXTRA_MR_SERIES: dict[str, tuple[str, str, int, str, str, str | None]] = {
+    "stir": ("stir", "SYNTHETIC MR SAG STIR", 4, "4000", "60", "160"),
+    "t1": ("t1", "SYNTHETIC MR SAG T1 TSE", 5, "550", "10", None),
+}
+
+
 def truth_record(spec: CaseSpec, compact: bool) -> dict[str, Any]:
     """The ``truth.json`` content of a case (JSON-ready).
 
@@ -52,7 +64,7 @@ def truth_record(spec: CaseSpec, compact: bool) -> dict[str, Any]:
     height, so a reader can tell the body from the posterior elements in the masks.
     """
     target = spec.anatomy.target
-    return {
+    record = {
         "case_id": spec.case_id,
         "site": spec.site.name,
         "seed": spec.seed,
@@ -69,8 +81,21 @@ def truth_record(spec: CaseSpec, compact: bool) -> dict[str, Any]:
         "oracle": {k: round(v, 6) for k, v in spec.truth.oracle.items()},
         "features": spec.features.to_dict(),
         "generator": f"bcl_core.phantom {__version__}",
+        "generator_generation": spec.generation.number,
         "notice": "Synthetic case: no real patient. " + SYNTHETIC_NOTICE,
     }
+    if spec.generation.number >= 2:
+        record["morphology"] = {
+            "cleft_content": ("gas" if spec.fracture.cleft_gas else "fluid")
+            if spec.fracture.cleft_center is not None else "none",
+            "fracture_line": spec.fracture.fracture_line is not None,
+            "target_wedge_ratio": round(target.wedge_ratio, 4),
+        }
+        record["variants"] = variant_summary(spec.anatomy)
+        record["artefacts"] = spec.artefacts
+        record["mr_series"] = {"t2": "mr", **{seq: folder for seq, (folder, *_rest)
+                                              in EXTRA_MR_SERIES.items()}}
+    return record
 
 
 def label_row(spec: CaseSpec) -> dict[str, Any]:
@@ -82,7 +107,7 @@ def label_row(spec: CaseSpec) -> dict[str, Any]:
 
 
 def write_case(out_dir: str | Path, site: str, seed: int, index: int,
-               compact: bool = False) -> dict[str, Any]:
+               compact: bool = False, generation: int = DEFAULT_GENERATION) -> dict[str, Any]:
     """Generate case ``index`` of ``(site, seed)`` into ``out_dir/<case_id>/``.
 
     Parameters
@@ -97,6 +122,8 @@ def write_case(out_dir: str | Path, site: str, seed: int, index: int,
         0-based case number within the run.
     compact:
         Smaller field of view for fast training sets.
+    generation:
+        Generator generation (:mod:`bcl_core.phantom.generation`); 1 is the shipped models'.
 
     Returns
     -------
@@ -108,17 +135,22 @@ def write_case(out_dir: str | Path, site: str, seed: int, index: int,
     PhantomError
         For bad settings or when the output folder cannot be written.
     """
-    spec = sample_case_spec(site, seed, index)
+    spec = sample_case_spec(site, seed, index, generation)
     case_dir = Path(out_dir) / spec.case_id
     ct, ct_mask = render_ct(spec, compact)
     mr, mr_mask = render_mr(spec, compact)
+    extra = ({seq: render_mr(spec, compact, sequence=seq)[0] for seq in EXTRA_MR_SERIES}
+             if spec.generation.extra_mr_series else {})
     patient = SyntheticPatient(**spec.patient)
     try:
-        for sub in ("ct", "mr"):  # a rerun replaces, never mixes, a case's slices
+        # A rerun replaces, never mixes, a case's slices.
+        for sub in ("ct", "mr", *(folder for folder, *_rest in EXTRA_MR_SERIES.values())):
             if (case_dir / sub).exists():
                 shutil.rmtree(case_dir / sub)
         _write_ct(spec, ct, case_dir / "ct", patient, compact)
         _write_mr(spec, mr, case_dir / "mr", patient, compact)
+        for seq, volume in extra.items():
+            _write_mr(spec, volume, case_dir / EXTRA_MR_SERIES[seq][0], patient, compact, seq)
         write_nifti(ct_mask, case_dir / "ct_mask.nii.gz")
         write_nifti(mr_mask, case_dir / "mr_mask.nii.gz")
         (case_dir / "truth.json").write_text(json.dumps(truth_record(spec, compact), indent=2))
@@ -154,16 +186,25 @@ def _write_ct(spec: CaseSpec, ct: Any, folder: Path, patient: SyntheticPatient,
 
 
 def _write_mr(spec: CaseSpec, mr: Any, folder: Path, patient: SyntheticPatient,
-              compact: bool) -> None:
+              compact: bool, sequence: str = "t2") -> None:
     protocol = spec.site.mr
     signal = np.asarray(mr.array)
     high = float(np.percentile(signal, 99.5))
+    description, number, tr, te, ti = "SYNTHETIC MR SAG T2 TSE", 3, "3500", "100", None
+    series_key, uid_seed = "mr-series", f"{spec.case_id}-mr-{compact}"
+    if sequence != "t2":
+        _folder, description, number, tr, te, ti = EXTRA_MR_SERIES[sequence]
+        series_key, uid_seed = f"{sequence}-series", f"{spec.case_id}-{sequence}-{compact}"
+    sequence_tags = {"RepetitionTime": tr, "EchoTime": te}
+    if ti is not None:
+        sequence_tags["InversionTime"] = ti
     write_series(
         mr, folder, patient=patient,
-        series_description="SYNTHETIC MR SAG T2 TSE" + (" COMPACT" if compact else ""),
-        series_number=3,
+        series_description=description + (" COMPACT" if compact else ""),
+        series_number=number,
         study_uid=make_uid("bcl-synth", spec.case_id, "mr-study"),
-        series_uid=make_uid("bcl-synth", spec.case_id, "mr-series", compact),
+        series_uid=make_uid("bcl-synth", spec.case_id, series_key, compact),
+        # The sagittal series of one MR session share its frame of reference.
         frame_of_reference_uid=make_uid("bcl-synth", spec.case_id, "mr-frame", compact),
         window_presets=((round(high / 2, 1), round(high, 1)),),
         extra_tags={
@@ -172,15 +213,14 @@ def _write_mr(spec: CaseSpec, mr: Any, folder: Path, patient: SyntheticPatient,
             "SliceThickness": f"{protocol.slice_mm:g}",
             "SpacingBetweenSlices": f"{protocol.slice_mm + protocol.slice_gap_mm:g}",
             "MagneticFieldStrength": "3" if "3T" in protocol.model else "1.5",
-            "ScanningSequence": "SE",
+            "ScanningSequence": "SE" if ti is None else "IR",
             "SequenceVariant": "SK",
-            "RepetitionTime": "3500",
-            "EchoTime": "100",
-            "EchoTrainLength": 17,
+            **sequence_tags,
+            "EchoTrainLength": 17 if sequence != "t1" else 3,
             "StudyDescription": "SYNTHETIC MR LUMBAR SPINE",
             "InstitutionName": f"SYNTHETIC {spec.site.name.upper()} SITE",
         },
-        uid_seed=f"{spec.case_id}-mr-{compact}",
+        uid_seed=uid_seed,
     )
 
 
