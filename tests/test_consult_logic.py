@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pytest
 from model_fixtures import case_uploads, write_small_case, write_toy_models
 
+from bcl_core.case import select_series
 from bcl_core.consult import (
     ConsultCase,
     is_new_click,
@@ -18,7 +19,6 @@ from bcl_core.consult import (
     run_prediction,
     user_message,
 )
-from bcl_core.case import select_series
 from bcl_core.errors import NoImagesError, PipelineError, SeriesError
 from bcl_core.inference import clear_model_cache
 
