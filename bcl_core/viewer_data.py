@@ -14,7 +14,8 @@ What is sent per series:
   ``PROXY_MAX_VOXELS`` per axis, no patient voxels) from which NiiVue lays out its views. NiiVue
   would otherwise recolour the whole volume on every window change or overlay, which costs
   seconds per change on a browser without a GPU;
-* the vertebra mask and the heat maps, as uint8 voxels on the same grid.
+* the vertebra mask and the heat maps, as uint8 blocks around the vertebra (:func:`block_bytes`),
+  placed in the same grid by their offset.
 
 Only voxels and geometry leave the server: no names, dates or identifiers; the stand-in NIfTI
 header's description, intent name and auxiliary file are empty.
@@ -234,17 +235,69 @@ def proxy_nifti(volume: Volume) -> bytes:
     return image.to_bytes()
 
 
-def mask_label(mask: Volume) -> NDArray[np.uint8]:
-    """A mask as a 0/1 label image (what the viewer outlines)."""
-    return (np.asarray(mask.array) > 0).astype(np.uint8)
+@dataclass(frozen=True)
+class Block:
+    """A box of a series' voxels: ``array[k, j, i]`` starting at index ``start_ijk``."""
+
+    array: NDArray[Any]
+    start_ijk: tuple[int, int, int]
+
+
+def nonzero_block(array: NDArray[Any]) -> Block:
+    """The smallest box holding every nonzero voxel (one zero voxel when there is none)."""
+    where = np.nonzero(array)
+    if not where[0].size:
+        return Block(np.zeros((1, 1, 1), array.dtype), (0, 0, 0))
+    lo = [int(w.min()) for w in where]
+    hi = [int(w.max()) + 1 for w in where]
+    box = array[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
+    return Block(np.ascontiguousarray(box), (lo[2], lo[1], lo[0]))
+
+
+def block_bytes(volume: Volume, block: Block) -> tuple[bytes, dict[str, Any]]:
+    """A block's voxels in canonical order with where it sits in the canonical grid.
+
+    Returns
+    -------
+    tuple
+        Bytes (x fastest) and ``{"dims", "offset", "dtype"}``: the block's size and first voxel
+        along the canonical axes (see :func:`canonical_grid`).
+
+    Raises
+    ------
+    GeometryError
+        If the block does not fit inside the volume.
+    """
+    from nibabel import orientations
+
+    size = np.asarray(block.array.shape[::-1])
+    start = np.asarray(block.start_ijk)
+    if np.any(start < 0) or np.any(start + size > np.asarray(volume.size_ijk)):
+        raise GeometryError("The overlay lies outside the image; it belongs to another series.")
+    grid = canonical_grid(volume)
+    data = _compact(block.array)
+    canonical = orientations.apply_orientation(data.T, grid.ornt)
+    raw = np.ascontiguousarray(canonical.T).astype(data.dtype.newbyteorder("<"), copy=False)
+    offset = [0, 0, 0]
+    for axis in range(3):
+        target, flip = int(grid.ornt[axis, 0]), grid.ornt[axis, 1] < 0
+        n = volume.size_ijk[axis]
+        offset[target] = int(n - (start[axis] + size[axis]) if flip else start[axis])
+    dims = [int(v) for v in canonical.shape]
+    return raw.tobytes(), {"dims": dims, "offset": offset, "dtype": str(data.dtype)}
+
+
+def mask_block(mask: Volume) -> Block:
+    """The vertebra mask as a 0/1 block around the vertebra (what the viewer outlines)."""
+    return nonzero_block((np.asarray(mask.array) > 0).astype(np.uint8))
 
 
 @dataclass(frozen=True)
 class HeatLayer:
-    """A heat map ready for the viewer: full-grid uint8 inside the vertebra, and its range."""
+    """A heat map ready for the viewer: a uint8 block inside the vertebra, and its peak."""
 
-    #: ``[k, j, i]`` on the series grid; value / HEAT_STEPS is the map's value (0 outside).
-    array: NDArray[np.uint8]
+    #: Quantised values (value / HEAT_STEPS is the map's value; 0 outside the vertebra).
+    block: Block
     #: Largest map value inside the vertebra (0 when the modality contributed nothing).
     peak: float
 
@@ -255,7 +308,7 @@ class HeatLayer:
 
 
 def masked_heat(series: Volume, heat: Volume, mask: Volume) -> HeatLayer:
-    """The heat map on ``series``' full grid, kept only inside the vertebra ``mask``.
+    """The heat map kept only inside the vertebra ``mask`` (no crop-rectangle edges).
 
     Parameters
     ----------
@@ -269,7 +322,8 @@ def masked_heat(series: Volume, heat: Volume, mask: Volume) -> HeatLayer:
     Returns
     -------
     HeatLayer
-        Quantised map (``HEAT_STEPS`` steps over [0, 1]) and its peak inside the mask.
+        Quantised map (``HEAT_STEPS`` steps over [0, 1]) on the smallest block holding it, and
+        its peak inside the mask.
 
     Raises
     ------
@@ -281,26 +335,29 @@ def masked_heat(series: Volume, heat: Volume, mask: Volume) -> HeatLayer:
     if mask.array.shape != series.array.shape or not series.same_grid(mask):
         raise GeometryError("The vertebra outline is not on this series' grid; mark the "
                             "vertebra again.")
-    full = np.zeros(series.array.shape, np.float32)
     if series.same_grid(heat):
-        full[...] = heat.array
+        offset = np.zeros(3, dtype=np.intp)
     else:
-        offset = block_offset(series, heat)
-        if offset is None:
+        found = block_offset(series, heat)
+        if found is None:
             raise GeometryError("The heat map is not on this series' grid; run the prediction "
                                 "again.")
-        start = np.maximum(offset, 0)
-        size = np.asarray(heat.size_ijk)
-        stop = np.minimum(offset + size, np.asarray(series.size_ijk))
-        if np.all(stop > start):
-            local0, local1 = start - offset, stop - offset
-            full[start[2]:stop[2], start[1]:stop[1], start[0]:stop[0]] = heat.array[
-                local0[2]:local1[2], local0[1]:local1[1], local0[0]:local1[0]]
-    full *= np.asarray(mask.array) > 0
-    np.clip(full, 0.0, 1.0, out=full)
-    peak = float(full.max()) if full.size else 0.0
-    quantised = np.rint(full * HEAT_STEPS).astype(np.uint8)
-    return HeatLayer(quantised, peak)
+        offset = found
+    start = np.maximum(offset, 0)
+    stop = np.minimum(offset + np.asarray(heat.size_ijk), np.asarray(series.size_ijk))
+    if not np.all(stop > start):
+        return HeatLayer(nonzero_block(np.zeros((1, 1, 1), np.uint8)), 0.0)
+    local0, local1 = start - offset, stop - offset
+    values = np.asarray(heat.array, dtype=np.float32)[
+        local0[2]:local1[2], local0[1]:local1[1], local0[0]:local1[0]]
+    inside = np.asarray(mask.array)[start[2]:stop[2], start[1]:stop[1], start[0]:stop[0]] > 0
+    kept = np.clip(np.where(inside, values, 0.0), 0.0, 1.0)
+    peak = float(kept.max()) if kept.size else 0.0
+    quantised = np.rint(kept * HEAT_STEPS).astype(np.uint8)
+    box = nonzero_block(quantised)
+    shifted = Block(box.array, tuple(int(a + b) for a, b in zip(box.start_ijk, start,
+                                                                strict=True)))  # type: ignore[arg-type]
+    return HeatLayer(shifted, peak)
 
 
 def window_presets(volume: Volume) -> list[dict[str, Any]]:

@@ -6,8 +6,6 @@ nibabel's own reading of the NIfTI it is given, never from the functions under t
 
 from __future__ import annotations
 
-import io
-
 import nibabel as nib
 import numpy as np
 import pytest
@@ -15,8 +13,10 @@ import pytest
 from bcl_core.errors import GeometryError
 from bcl_core.viewer_data import (
     HEAT_STEPS,
+    Block,
+    block_bytes,
     canonical_grid,
-    mask_label,
+    mask_block,
     masked_heat,
     pack_payload,
     proxy_affine,
@@ -109,16 +109,21 @@ def test_masked_heat_keeps_only_the_vertebra_and_reports_empty_maps() -> None:
     block = Volume(np.full((4, 5, 6), 0.8, np.float32), spacing=(1.0, 1.0, 2.0),
                    origin=tuple(series.index_to_mm((3, 2, 1))))
     layer = masked_heat(series, block, series.with_array(mask))
+    full = np.zeros((6, 8, 10), np.uint8)
+    i0, j0, k0 = layer.block.start_ijk
+    nk, nj, ni = layer.block.array.shape
+    full[k0:k0 + nk, j0:j0 + nj, i0:i0 + ni] = layer.block.array
     expected = np.zeros((6, 8, 10), np.uint8)
     overlap = np.zeros((6, 8, 10), bool)
     overlap[1:5, 2:7, 3:9] = True  # where the block lies
     expected[(mask > 0) & overlap] = round(0.8 * HEAT_STEPS)
-    assert np.array_equal(layer.array, expected)
+    assert np.array_equal(full, expected)
+    assert layer.block.array.shape == (2, 3, 3)  # only the vertebra part of the block is sent
     assert layer.peak == pytest.approx(0.8)
     assert not layer.empty
     nothing = masked_heat(series, block.with_array(np.zeros((4, 5, 6), np.float32)),
                           series.with_array(mask))
-    assert nothing.empty and not nothing.array.any()
+    assert nothing.empty and not nothing.block.array.any()
 
 
 def test_masked_heat_refuses_a_mask_from_another_series() -> None:
@@ -146,9 +151,31 @@ def test_payload_round_trip_with_descriptions() -> None:
         unpack_payload(b"not a payload")
 
 
-def test_mask_label_is_zero_one() -> None:
-    mask = Volume(np.array([[[0, 3, 255]]], np.uint8))
-    assert mask_label(mask).tolist() == [[[0, 1, 1]]]
-    raw, meta = voxel_bytes(mask, mask_label(mask))
-    assert meta["dtype"] == "uint8" and len(raw) == 3
-    assert io.BytesIO(raw).read() in (b"\x00\x01\x01", b"\x01\x01\x00")
+@pytest.mark.parametrize("direction", [np.eye(3), SAGITTAL, np.diag([-1.0, 1.0, -1.0])])
+def test_a_block_lands_where_the_full_array_has_it(direction: np.ndarray) -> None:
+    """Block bytes placed at their canonical offset equal the full array's canonical voxels."""
+    volume = _volume(direction)
+    mask = np.zeros(volume.array.shape, np.uint8)
+    mask[1:3, 2:5, 1:4] = 7
+    mask[2, 3, 2] = 0
+    block = mask_block(volume.with_array(mask))
+    assert block.start_ijk == (1, 2, 1)  # (i, j, k) of the box's first voxel, by hand
+    raw, meta = block_bytes(volume, block)
+    dims, offset = meta["dims"], meta["offset"]
+    full_raw, full_meta = voxel_bytes(volume, (mask > 0).astype(np.uint8))
+    fd = full_meta["dims"]
+    full = np.frombuffer(full_raw, np.uint8).reshape(fd[2], fd[1], fd[0])
+    placed = np.zeros_like(full)
+    part = np.frombuffer(raw, np.uint8).reshape(dims[2], dims[1], dims[0])
+    placed[offset[2]:offset[2] + dims[2], offset[1]:offset[1] + dims[1],
+           offset[0]:offset[0] + dims[0]] = part
+    assert np.array_equal(placed, full)
+    assert int(full.sum()) == 3 * 2 * 3 - 1
+
+
+def test_an_empty_mask_is_one_zero_voxel_and_a_stray_block_is_refused() -> None:
+    volume = _volume()
+    empty = mask_block(volume.with_array(np.zeros(volume.array.shape, np.uint8)))
+    assert empty.array.shape == (1, 1, 1) and not empty.array.any()
+    with pytest.raises(GeometryError, match="another series"):
+        block_bytes(volume, Block(np.ones((2, 2, 2), np.uint8), (5, 4, 3)))

@@ -38,8 +38,9 @@ from bcl_core.viewer import VIEW_PLANES, ViewPlane, slice_geometry
 from bcl_core.viewer_data import (
     LPS_TO_RAS,
     HeatLayer,
+    block_bytes,
     canonical_grid,
-    mask_label,
+    mask_block,
     pack_payload,
     proxy_nifti,
     ras_affine,
@@ -222,13 +223,13 @@ def browser_viewer(
     stores: list[tuple[str, bytes]] = [("base", base_payload)]
     if mask is not None:
         token, payload = _payload(key, "mask", mask,
-                                  lambda t: {f"{t}-mask": voxel_bytes(volume, mask_label(mask))})
+                                  lambda t: {f"{t}-mask": block_bytes(volume, mask_block(mask))})
         mask_id = f"{token}-mask"
         stores.append(("mask", payload))
     heat_data = None
     if heat is not None:
         token, payload = _payload(key, "heat", heat.layers, lambda t: {
-            f"{t}-{name}": voxel_bytes(volume, layer.array)
+            f"{t}-{name}": block_bytes(volume, layer.block)
             for name, layer in heat.layers.items()})
         stores.append(("heat", payload))
         layer = heat.layers.get(heat.shown)

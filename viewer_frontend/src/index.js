@@ -180,12 +180,17 @@ class Viewer {
       multiplanarShowRender: SHOW_RENDER.NEVER,
       backColor: [0, 0, 0, 1],
       crosshairColor: [0.0, 0.9, 0.9, 0.7],
-      crosshairWidth: 1,
+      // Width in mm (NiiVue's default unit is a voxel of its coarse layout grid).
+      crosshairWidthUnit: "mm",
+      crosshairWidth: 0.5,
+      crosshairGap: 12,
+      sagittalNoseLeft: true,
       isSliceMM: true,
       loadingText: "",
       logLevel: "error",
       scrollRequiresFocus: false,
-      textHeight: 0.045,
+      textHeight: 0.06,
+      fontMinPx: 14,
       mouseEventConfig: {
         leftButton: { primary: DRAG_MODE.crosshair, withShift: DRAG_MODE.pan },
         rightButton: DRAG_MODE.none,
@@ -391,6 +396,10 @@ class Viewer {
     gl.uniform1f(u.bclHeatOpacity, 0.6);
     gl.uniform1f(u.bclPointOn, 0);
     gl.uniform3fv(u.bclBoxMM, this.data.box_mm);
+    for (const name of ["bclMask", "bclHeat"]) {
+      gl.uniform3fv(u[`${name}Lo`], [0, 0, 0]);
+      gl.uniform3fv(u[`${name}Size`], [1, 1, 1]);
+    }
     mark("uploaded base");
     return true;
   }
@@ -406,9 +415,14 @@ class Viewer {
     }
     const item = await entry(id).promise;
     if (this.loaded[role] !== id) return;
-    this.upload(role, new Uint8Array(item.buffer), item.meta.dims);
+    const { dims, offset } = item.meta;
+    this.upload(role, new Uint8Array(item.buffer), dims);
     const u = this.uniforms();
-    this.nv.gl.uniform1f(u[on], 1);
+    const gl = this.nv.gl;
+    const name = role === "mask" ? "bclMask" : "bclHeat";
+    gl.uniform3fv(u[`${name}Lo`], offset.map((o, a) => o / this.dims[a]));
+    gl.uniform3fv(u[`${name}Size`], dims.map((d, a) => d / this.dims[a]));
+    gl.uniform1f(u[on], 1);
     mark(`uploaded ${role}`);
   }
 

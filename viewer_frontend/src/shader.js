@@ -57,13 +57,29 @@ uniform float bclHeatOpacity;
 uniform float bclPointOn;
 uniform vec3 bclPoint;
 uniform vec3 bclBoxMM;
+uniform vec3 bclMaskLo;
+uniform vec3 bclMaskSize;
+uniform vec3 bclHeatLo;
+uniform vec3 bclHeatSize;
 in vec3 texPos;
 out vec4 color;
 ${heatFunction()}
+// Mask and heat map are blocks around the vertebra: [lo, lo + size] of the grid, in fractions.
+vec3 local(vec3 p, vec3 lo, vec3 size) {
+  return (p - lo) / size;
+}
+bool inBox(vec3 q) {
+  return all(greaterThanEqual(q, vec3(0.0))) && all(lessThanEqual(q, vec3(1.0)));
+}
 float inside(vec3 p) {
-  return texture(bclMask, p).r > 0.5 ? 1.0 : 0.0;
+  vec3 q = local(p, bclMaskLo, bclMaskSize);
+  if (!inBox(q)) return 0.0;
+  return texture(bclMask, q).r > 0.002 ? 1.0 : 0.0;  // uint8 1 reads 1/255
 }
 void main() {
+  // Screen-pixel steps in the grid, taken first: derivatives are undefined inside branches.
+  vec3 dx = dFdx(texPos);
+  vec3 dy = dFdy(texPos);
   if (any(lessThan(texPos, vec3(0.0))) || any(greaterThan(texPos, vec3(1.0)))) {
     color = vec4(0.0);
     return;
@@ -72,15 +88,14 @@ void main() {
   float g = clamp((v - bclWindow.x) * bclWindow.y, 0.0, 1.0);
   color = vec4(g, g, g, opacity);
   if (bclHeatOn > 0.5) {
-    float h = texture(bclHeat, texPos).r;
+    vec3 q = local(texPos, bclHeatLo, bclHeatSize);
+    float h = inBox(q) ? texture(bclHeat, q).r : 0.0;
     if (h > 0.004) {
       float a = bclHeatOpacity * smoothstep(0.0, 0.2, h);
       color.rgb = mix(color.rgb, heatColour(h), a);
     }
   }
   if (bclMaskOn > 0.5 && inside(texPos) > 0.5) {
-    vec3 dx = dFdx(texPos);
-    vec3 dy = dFdy(texPos);
     float edge = inside(texPos + dx) * inside(texPos - dx) * inside(texPos + dy) * inside(texPos - dy);
     if (edge < 0.5) color.rgb = ${vec3(OUTLINE_RGB)};
   }
