@@ -51,7 +51,7 @@ def _untrained_model_dir() -> Path:
     from bcl_core.nets.fusion import FusionNet
     from bcl_core.sidecar import write_sidecar
     from bcl_core.train.fusion import export_fusion_onnx
-    from bcl_core.train.fusion_data import FUSION_INPUT_SETTINGS
+    from bcl_core.train.fusion_inputs import FUSION_INPUT_SETTINGS
 
     folder = Path(tempfile.mkdtemp(prefix="bcl_models_"))
     for name in ("seg_ct", "seg_mr"):
@@ -80,26 +80,27 @@ def main() -> int:
         os.environ["BCL_MODEL_DIR"] = str(_untrained_model_dir())
 
     from bcl_core.case import load_case
+    from bcl_core.io.case_folder import read_truth
     from bcl_core.pipeline import PipelineModels, predict_case
 
     case_dir = _case(args.case)
-    truth = json.loads((case_dir / "truth.json").read_text())
+    truth = read_truth(case_dir)
     load_times = []
     for _ in range(3):
         start = time.perf_counter()
         case = load_case(case_dir)
         load_times.append(time.perf_counter() - start)
     models = PipelineModels.load()
-    predict_case(case.ct, case.mr, truth["ct_point_mm"], truth["mr_point_mm"], models=models)
+    predict_case(case.ct, case.mr, truth.ct_point_mm, truth.mr_point_mm, models=models)
     stage_runs: dict[str, list[float]] = {}
     for _ in range(args.repeats):
-        result = predict_case(case.ct, case.mr, truth["ct_point_mm"], truth["mr_point_mm"],
+        result = predict_case(case.ct, case.mr, truth.ct_point_mm, truth.mr_point_mm,
                               models=models)
         for stage, seconds in result.timings_s.items():
             stage_runs.setdefault(stage, []).append(seconds)
 
-    point = ",".join(str(v) for v in truth["ct_point_mm"])
-    mr_point = ",".join(str(v) for v in truth["mr_point_mm"])
+    point = ",".join(str(v) for v in truth.ct_point_mm)
+    mr_point = ",".join(str(v) for v in truth.mr_point_mm)
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     subprocess.run([sys.executable, "-m", "bcl_core.cli", "predict", str(case_dir),
                     f"--ct-point={point}", f"--mr-point={mr_point}", "--json"],
