@@ -140,3 +140,37 @@ def test_body_centred_box_keeps_the_size_and_moves_the_centre() -> None:
         roi_box(mask, RoiSpec(margin_mm=(5.0, 5.0, 5.0), plane="axial", centre="middle"))
     with pytest.raises(SegmentationError):
         mask_body_centre(mask.with_array(np.zeros_like(mask.array)))
+
+
+# --- the ROI works on the mask's bounding block (issue 17: ROI <= 0.1 s on a full-size CT) ----
+def test_crop_to_mask_keeps_the_geometry_and_the_edge_of_the_grid() -> None:
+    from bcl_core.roi import crop_to_mask
+
+    mask = cuboid_mask()
+    block = crop_to_mask(mask)
+    assert block.array.shape == (5, 10, 10)  # k 3-7, j 5-14, i 10-19
+    np.testing.assert_allclose(block.origin, mask.index_to_mm([10, 5, 3]))
+    # A mask that touches the grid's edge: the block stops there, the box is still the voxels'.
+    array = np.zeros((12, 25, 30), np.uint8)
+    array[0:4, 20:25, 0:6] = 1
+    edge = Volume(array, spacing=(1.0, 2.0, 3.0), origin=(5.0, -7.0, 11.0))
+    assert crop_to_mask(edge, pad_voxels=2).array.shape == (6, 7, 8)
+    box = mask_box(edge, "axial")
+    # By hand: i 0-5 -> x 5 - 0.5 .. 5 + 5.5; j 20-24 -> y -7 + 39 .. -7 + 49; k 0-3 -> z
+    # 11 - 1.5 .. 11 + 10.5.
+    np.testing.assert_allclose(box.lower_mm, [4.5, 32.0, 9.5])
+    np.testing.assert_allclose(box.upper_mm, [10.5, 42.0, 21.5])
+    with pytest.raises(SegmentationError, match="empty"):
+        crop_to_mask(edge.with_array(np.zeros_like(array)))
+
+
+def test_a_crop_reaching_outside_the_series_is_filled_with_its_minimum() -> None:
+    volume = linear_volume()  # x in mm from -20 (its minimum) to 27.2
+    inside = Box(np.array([-5.0, -5.0, 120.0]), np.array([5.0, 5.0, 130.0]))
+    crop = crop_roi(volume, inside, (8, 8, 8))
+    assert float(crop.volume.array.min()) > -20.0 + 1.0  # only the image, no fill
+    # This box starts 10 mm left of the image (x < -20): those crop voxels get the minimum, -20.
+    outside = Box(np.array([-30.0, -5.0, 120.0]), np.array([-10.0, 15.0, 140.0]))
+    crop = crop_roi(volume, outside, (10, 10, 10))
+    left = crop.volume.array[:, :, 0]  # x = -30 + 1: outside the image
+    np.testing.assert_allclose(left, -20.0)
