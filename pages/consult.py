@@ -36,6 +36,12 @@ from bcl_core.demo_case import demo_case_dir, demo_points  # noqa: E402
 from bcl_core.errors import BCLError  # noqa: E402
 from bcl_core.leakage import LEAKAGE_TYPES, TYPE_LABELS  # noqa: E402
 from pages.components import consult_state as keys  # noqa: E402
+from pages.components.browser_viewer import (  # noqa: E402
+    browser_viewer,
+    mount_viewer_library,
+    webgl_available,
+)
+from pages.components.consult_viewer import empty_map_messages, heat_overlay  # noqa: E402
 from pages.components.frame import require_frame  # noqa: E402
 from pages.components.models import pipeline_models, status  # noqa: E402
 from pages.components.viewer_widget import slice_key, viewer_widget  # noqa: E402
@@ -187,7 +193,13 @@ def _viewers(consult: ConsultCase) -> None:
     st.subheader("2. Mark the fractured vertebra")
     st.write("Click the centre of the fractured vertebral body on the CT and on the MRI. The "
              "outline appears at once; click again to replace it.")
-    head = _heat_choice(consult)
+    browser = webgl_available()
+    if browser:
+        mount_viewer_library()
+    else:
+        st.info("This browser cannot run the interactive viewer (no WebGL 2): a simpler viewer "
+                "is shown, in which each slice step asks the server.")
+    head = st.session_state[keys.HEAT_HEAD] if consult.result is not None else NO_MAP
     columns = st.columns(2)
     for column, role in zip(columns, ROLES, strict=True):
         volume = consult.case.volumes.get(role) if consult.case else None
@@ -195,23 +207,43 @@ def _viewers(consult: ConsultCase) -> None:
             if volume is None:
                 st.info(f"No {ROLE_NAMES[role]} loaded.")
                 continue
-            for plane, position in st.session_state[keys.PENDING_SLICES].pop(role, {}).items():
-                st.session_state[slice_key(_viewer_key(role), plane)] = position
-            mark = consult.marks[role]
-            found = getattr(consult.result, role) if consult.result is not None else None
-            heat = found.maps.get(head) if found is not None and head != NO_MAP else None
-            state = viewer_widget(volume, key=_viewer_key(role), title=ROLE_NAMES[role].upper(),
-                                  planes=VIEWER_PLANES[role], mask=mark.mask, heatmap=heat,
-                                  point_mm=mark.point_mm, clickable=True,
-                                  image_width="stretch")
-            if state.clicked_mm is not None and is_new_click(consult, role, state.click):
-                _mark(consult, {role: state.clicked_mm})
+            if browser:
+                _browser_viewer(consult, role, head)
+            else:
+                _static_viewer(consult, role, head)
             _mark_feedback(consult, role)
             _point_inputs(consult, role)
     points = demo_points(st.session_state[keys.SOURCE]) if _is_demo(consult) else None
     if points and st.button("Demo only: mark the target vertebra for me",
                             key="consult_demo_points"):
         _mark(consult, points)
+
+
+def _browser_viewer(consult: ConsultCase, role: Role, head: str) -> None:
+    """The WebGL viewer: scrolling, windowing and zoom in the browser; a click marks."""
+    volume = consult.case.volumes[role]  # type: ignore[union-attr]
+    mark = consult.marks[role]
+    state = browser_viewer(volume, key=_viewer_key(role), title=ROLE_NAMES[role].upper(),
+                           planes=VIEWER_PLANES[role], mask=mark.mask,
+                           heat=heat_overlay(consult, role, head) if head != NO_MAP else None,
+                           focus_mm=mark.point_mm, clickable=True)
+    if state.marked_mm is not None:
+        _mark(consult, {role: state.marked_mm})
+
+
+def _static_viewer(consult: ConsultCase, role: Role, head: str) -> None:
+    """The server-rendered viewer (browsers without WebGL 2)."""
+    volume = consult.case.volumes[role]  # type: ignore[union-attr]
+    for plane, position in st.session_state[keys.PENDING_SLICES].pop(role, {}).items():
+        st.session_state[slice_key(_viewer_key(role), plane)] = position
+    mark = consult.marks[role]
+    found = getattr(consult.result, role) if consult.result is not None else None
+    heat = found.maps.get(head) if found is not None and head != NO_MAP else None
+    state = viewer_widget(volume, key=_viewer_key(role), title=ROLE_NAMES[role].upper(),
+                          planes=VIEWER_PLANES[role], mask=mark.mask, heatmap=heat,
+                          point_mm=mark.point_mm, clickable=True, image_width="stretch")
+    if state.clicked_mm is not None and is_new_click(consult, role, state.click):
+        _mark(consult, {role: state.clicked_mm})
 
 
 def _mark(consult: ConsultCase, points: dict[Role, Any]) -> None:
@@ -296,6 +328,12 @@ def _results(consult: ConsultCase) -> None:
         "Probability": st.column_config.NumberColumn(format="%.3f"),
         "Threshold": st.column_config.NumberColumn(format="%.3f")})
     st.plotly_chart(probability_chart(result), width="stretch")
+    head = _heat_choice(consult)
+    if head != NO_MAP:
+        st.caption("The heat map is drawn on both viewers above, inside the vertebra only, with "
+                   "its colour scale under each image.")
+        for message in empty_map_messages(consult, head):
+            st.info(message)
     timings = "; ".join(f"{STAGE_LABELS.get(k, k)} {v:.2f} s"
                         for k, v in result.timings_s.items() if k != "total")
     st.caption(f"Model {result.model_name} {result.model_version} on {result.provider}. "

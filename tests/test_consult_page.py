@@ -69,6 +69,19 @@ def _type_point(app: AppTest, role: str, point: list[float]) -> None:
     assert not app.exception
 
 
+def _viewer_data(app: AppTest, index: int) -> dict:
+    """What the page sent to viewer ``index`` (0 CT, 1 MRI) on the last run: small JSON."""
+    views = [e.proto for e in app.get("bidi_component")
+             if e.proto.component_name == "bcl_viewer_view"]
+    return json.loads(views[index].json)
+
+
+def _stores(app: AppTest) -> dict[str, bytes]:
+    """Serialised store elements (the voxel payloads) by element id."""
+    return {e.proto.id: e.proto.SerializeToString() for e in app.get("bidi_component")
+            if e.proto.component_name == "bcl_viewer_store"}
+
+
 def _upload(app: AppTest, files: list[tuple[str, bytes, str]]) -> AppTest:
     app.get("file_uploader")[1].set_value(files)
     app.run()
@@ -88,11 +101,13 @@ def test_demo_flow_load_mark_predict_report(env: Path) -> None:
     _type_point(app, "ct", truth["ct_point_mm"])
     _type_point(app, "mr", truth["mr_point_mm"])
     assert len(app.success) == 2 and not _errors(app)  # both outlines shown
-    # The viewers moved to the typed points (within half a slice: CT 1.25 mm, MRI 4 mm).
-    assert app.slider(key="consult_ct_axial_mm").value == pytest.approx(
-        truth["ct_point_mm"][2], abs=0.63)
-    assert app.slider(key="consult_mr_sagittal_mm").value == pytest.approx(
-        truth["mr_point_mm"][0], abs=2.01)
+    # The viewers move to the typed points, sent in RAS: (x, y, z) LPS is (-x, -y, z) RAS.
+    for index, role in enumerate(("ct", "mr")):
+        x, y, z = truth[f"{role}_point_mm"]
+        data = _viewer_data(app, index)
+        assert data["focus_ras"] == pytest.approx([-x, -y, z], abs=1e-6)
+        assert data["mask"]  # the outline is drawn
+        assert data["heat"] is None
     assert app.button(key="consult_predict").disabled is False
     app.button(key="consult_predict").click().run()
     assert not app.exception
@@ -111,9 +126,54 @@ def test_demo_flow_load_mark_predict_report(env: Path) -> None:
     assert document["thresholds"]["type4"] == pytest.approx(TOY_THRESHOLDS["type4"])
     assert document["model_version"] == TOY_VERSION
     assert "patient_label" not in document
-    # The heat-map toggle re-renders the viewers with a map, without errors.
+    # The heat-map choice sits with the results and draws the Type IV map on both viewers.
     app.radio(key="consult_heat_head").set_value("type4").run()
     assert not app.exception
+    for index in (0, 1):
+        heat = _viewer_data(app, index)["heat"]
+        assert heat["id"].endswith("-type4") and heat["label"] == "Type IV: spinal canal"
+
+
+def test_heat_control_appears_only_with_a_result(env: Path) -> None:
+    app = _page()
+    app.button(key="consult_load_demo").click().run()
+    assert not [r for r in app.radio if r.key == "consult_heat_head"]
+    app.button(key="consult_demo_points").click().run()
+    app.button(key="consult_predict").click().run()
+    assert [r for r in app.radio if r.key == "consult_heat_head"]
+
+
+def test_the_volume_is_sent_once_per_case(env: Path) -> None:
+    """Reruns re-send the same store elements byte for byte (Streamlit then sends only their
+    hash), while marking changes only the small viewer data."""
+    truth = json.loads((env / "truth.json").read_text())
+    app = _page()
+    app.button(key="consult_load_demo").click().run()
+    before = _stores(app)
+    assert len(before) == 2  # one image payload per series, nothing else yet
+    view_before = _viewer_data(app, 0)
+    _type_point(app, "ct", truth["ct_point_mm"])
+    after = _stores(app)
+    assert set(before) <= set(after)
+    assert all(after[key] == before[key] for key in before)  # the images: unchanged
+    assert len(after) == 3  # plus the CT outline
+    view_after = _viewer_data(app, 0)
+    assert view_after["volume"] == view_before["volume"]
+    assert view_after["mask"] and not view_before["mask"]
+    assert len(json.dumps(view_after)) < 4000  # what changes per click is small
+
+
+def test_without_webgl_the_static_viewer_is_shown_with_a_notice(env: Path) -> None:
+    truth = json.loads((env / "truth.json").read_text())
+    app = _page()
+    app.session_state["bcl_viewer_webgl"] = False  # what the component reports then
+    app.button(key="consult_load_demo").click().run()
+    assert any("no WebGL 2" in i.value for i in app.info)
+    assert not app.get("bidi_component")
+    _type_point(app, "ct", truth["ct_point_mm"])
+    # The static viewer moved to the typed point (within half a CT slice, 1.25 mm).
+    assert app.slider(key="consult_ct_axial_mm").value == pytest.approx(
+        truth["ct_point_mm"][2], abs=0.63)
 
 
 def test_remark_replaces_outline_and_clears_result(env: Path) -> None:
@@ -200,14 +260,13 @@ def test_a_new_case_resets_the_viewers(env: Path, tmp_path: Path) -> None:
     other = tmp_path / write_case(tmp_path, "external", 3, 0, compact=True)["case_id"]
     app = _page()
     app.button(key="consult_load_demo").click().run()
-    slider = app.slider(key="consult_ct_axial_mm")
-    slider.set_value(slider.max).run()
-    assert not app.exception
+    first = _viewer_data(app, 0)
     _upload(app, case_uploads(other))
     assert not app.exception and not _errors(app)
-    slider = app.slider(key="consult_ct_axial_mm")
-    assert slider.min <= slider.value <= slider.max
     volume = app.session_state["consult_case"].case.volumes["ct"]
+    second = _viewer_data(app, 0)
+    assert second["volume"]["id"] != first["volume"]["id"]  # the new series is sent
+    assert second["size_ijk"] == list(volume.size_ijk) and second["mask"] is None
     assert app.number_input(key="consult_point_ct_z").value == pytest.approx(
         volume.center_mm[2], abs=0.05)
 
