@@ -28,8 +28,13 @@ from bcl_core.study.constants import LEAK_TYPES, Role  # noqa: E402
 from bcl_core.study.models import utcnow  # noqa: E402
 from bcl_core.study.views import CaseToRead  # noqa: E402
 from pages.components import study_session as session  # noqa: E402
+from pages.components.browser_viewer import (  # noqa: E402
+    browser_viewer,
+    mount_viewer_library,
+    webgl_available,
+)
 from pages.components.frame import require_frame  # noqa: E402
-from pages.components.viewer_widget import viewer_widget  # noqa: E402
+from pages.components.viewer_widget import slice_key, viewer_widget  # noqa: E402
 
 TYPE_NAMES = {
     "type1": "Type I: segmental vein",
@@ -40,6 +45,10 @@ TYPE_NAMES = {
 SERIES_TITLES = {"ct": "CT (preoperative)", "mr": "MRI (preoperative)",
                  "postop": "Postoperative"}
 YES_NO = ("No", "Yes")
+#: Session-state key of answers waiting for confirmation: (case_id, calls, confidences, comment).
+PENDING_READ = "study_pending_read"
+#: Planes offered per series (the acquisition plane opens first).
+PLANES = ("axial", "sagittal", "coronal")
 
 
 def _volumes(case: CaseToRead) -> dict[str, object]:
@@ -63,14 +72,42 @@ def _show_images(case: CaseToRead) -> None:
     volumes = _volumes(case)
     target = case.target
     if target is not None:
-        st.caption(f"Target vertebra{' ' + target.level if target.level else ''}: marked with "
-                   "a cyan cross where the slice passes through its body centre.")
+        st.caption(f"Target vertebra{' ' + target.level if target.level else ''}: the viewers "
+                   "open on its body centre, marked by the crosshair and a cyan ring.")
     points = {"ct": target.ct_point_mm, "mr": target.mr_point_mm} if target else {}
+    browser = webgl_available()
+    if browser:
+        mount_viewer_library()
+    else:
+        st.info("This browser cannot run the interactive viewer (no WebGL 2): a simpler viewer "
+                "is shown, in which each slice step asks the server.")
     columns = st.columns(max(1, len(volumes)))
     for column, (name, volume) in zip(columns, volumes.items(), strict=False):
         with column:
-            viewer_widget(volume, key=f"view_{name}", title=SERIES_TITLES.get(name, name),
-                          point_mm=points.get(name))
+            title = SERIES_TITLES.get(name, name)
+            if browser:
+                browser_viewer(volume, key=f"view_{name}", title=title, planes=PLANES,
+                               focus_mm=points.get(name), show_marker=True)
+            else:
+                _open_at(case, f"view_{name}", volume, points.get(name))
+                viewer_widget(volume, key=f"view_{name}", title=title,
+                              point_mm=points.get(name))
+
+
+def _open_at(case: CaseToRead, key: str, volume: object, point_mm: object) -> None:
+    """Put the static viewer's sliders on the target's slices, once per case."""
+    from bcl_core.consult import slice_positions
+
+    marker = f"{key}_opened_case"
+    if point_mm is None or st.session_state.get(marker) == case.case_id:
+        return
+    try:
+        positions = slice_positions(volume, point_mm, PLANES)  # type: ignore[arg-type]
+    except BCLError:  # too oblique for the static planes: it opens in the middle
+        positions = {}
+    for plane, position in positions.items():
+        st.session_state[slice_key(key, plane)] = position
+    st.session_state[marker] = case.case_id
 
 
 def _started(case: CaseToRead):
@@ -82,8 +119,13 @@ def _started(case: CaseToRead):
 
 
 def _calls_form(case: CaseToRead, with_confidence: bool, submit_label: str):
-    """Per-type yes/no (required) and optional probability; returns the answers on submit."""
-    with st.form(f"answers_{case.case_id}"):
+    """Per-type yes/no (required) and optional probability; returns the confirmed answers.
+
+    Enter in a box never submits (``enter_to_submit=False``). "Review answers" shows what
+    will be saved; only the explicit submit button under that review saves (and, for a
+    reader, locks) the answers.
+    """
+    with st.form(f"answers_{case.case_id}", enter_to_submit=False):
         calls: dict[str, int | None] = {}
         confidences: dict[str, int | None] = {}
         for leak_type in LEAK_TYPES:
@@ -97,17 +139,45 @@ def _calls_form(case: CaseToRead, with_confidence: bool, submit_label: str):
                     step=5, key=f"conf_{case.case_id}_{leak_type}")
         comment = st.text_area("Comment (optional)", key=f"comment_{case.case_id}",
                                max_chars=2000)
-        submitted = st.form_submit_button(submit_label, type="primary")
-    if not submitted:
+        reviewed = st.form_submit_button("Review answers")
+    if reviewed:
+        missing = [TYPE_NAMES[t] for t, v in calls.items() if v is None]
+        if missing:
+            st.session_state[PENDING_READ] = None
+            st.error("Answer every type before submitting: " + "; ".join(missing) + ".")
+            return None
+        st.session_state[PENDING_READ] = (case.case_id, calls, confidences, comment)
+    return _confirm(case, with_confidence, submit_label)
+
+
+def _confirm(case: CaseToRead, with_confidence: bool, submit_label: str):
+    """The answers under review and the one button that saves them; returns them when pressed."""
+    pending = st.session_state.get(PENDING_READ)
+    if pending is None or pending[0] != case.case_id:
         return None
-    missing = [TYPE_NAMES[t] for t, v in calls.items() if v is None]
-    if missing:
-        st.error("Answer every type before submitting: " + "; ".join(missing) + ".")
+    _, calls, confidences, comment = pending
+    rows = [{"type": TYPE_NAMES[t], "answer": YES_NO[calls[t]],
+             **({"probability (%)": "not given" if confidences.get(t) is None
+                 else str(confidences[t])}
+                if with_confidence else {})} for t in LEAK_TYPES]
+    with st.container(border=True):
+        st.markdown("**Check your answers before submitting**")
+        st.dataframe(pd.DataFrame(rows), hide_index=True)  # shown as data, never as HTML
+        if comment:
+            st.text("Comment: " + comment)  # plain text: never markdown or HTML
+        left, right = st.columns(2)
+        confirmed = left.button(submit_label, type="primary", key=f"confirm_{case.case_id}")
+        if right.button("Change answers", key=f"change_{case.case_id}"):
+            st.session_state[PENDING_READ] = None
+            st.rerun()
+    if not confirmed:
         return None
+    st.session_state[PENDING_READ] = None
     return calls, confidences, comment
 
 
 def _finish_case(message: str) -> None:
+    st.session_state[PENDING_READ] = None
     st.session_state[session.CASE_OPENED] = None
     st.session_state[session.VOLUMES] = None
     st.session_state[session.NOTICE] = message
@@ -179,6 +249,7 @@ def _adjudicate(study_id: int) -> None:
 def main() -> None:
     st.title("Reader study")
     st.caption(SYNTHETIC_NOTICE)
+    st.session_state.setdefault(PENDING_READ, None)
     role = session.require_login((Role.READER, Role.REFERENCE_READER, Role.ADJUDICATOR))
     if role is None:
         return

@@ -53,15 +53,28 @@ def _login(app: AppTest, username: str) -> None:
     assert not app.exception, app.exception
 
 
+def _review_and_submit(app: AppTest, submit_label: str) -> None:
+    """Press "Review answers", then the explicit submit button under the review."""
+    next(b for b in app.button if b.label == "Review answers").click().run()
+    assert not app.exception, app.exception
+    next(b for b in app.button if b.label.startswith(submit_label)).click().run()
+    assert not app.exception, app.exception
+
+
 def _read_current_case(app: AppTest, answer: str) -> str:
     heading = app.subheader[0].value
     for radio in [r for r in app.radio if (r.key or "").startswith("call_")]:
         radio.set_value(answer)
     confidences = [n for n in app.number_input if (n.key or "").startswith("conf_")]
     confidences[0].set_value(75)
-    next(b for b in app.button if b.label.startswith("Submit")).click().run()
-    assert not app.exception, app.exception
+    _review_and_submit(app, "Submit")
     return heading
+
+
+def _views(app: AppTest) -> list[dict]:
+    """Data the page sent to each browser viewer on the last run."""
+    return [json.loads(e.proto.json) for e in app.get("bidi_component")
+            if e.proto.component_name == "bcl_viewer_view"]
 
 
 def test_reader_logs_in_reads_three_cases_with_a_resume_and_finishes(study_world):
@@ -69,7 +82,7 @@ def test_reader_logs_in_reads_three_cases_with_a_resume_and_finishes(study_world
     assert any(SYNTHETIC_NOTICE in c.value for c in app.caption)
     _login(app, "reader")
     assert app.subheader[0].value.endswith("(1 of 3)")
-    assert len(app.get("image")) == 2  # CT and MRI viewers
+    assert len(_views(app)) == 2  # CT and MRI viewers
     assert any("Target vertebra L1" in c.value for c in app.caption)
     _read_current_case(app, "No")
     assert app.subheader[0].value.endswith("(2 of 3)")
@@ -92,8 +105,9 @@ def test_reader_logs_in_reads_three_cases_with_a_resume_and_finishes(study_world
 def test_unanswered_types_block_submission(study_world):
     app = _app(READER_PAGE)
     _login(app, "reader")
-    next(b for b in app.button if b.label.startswith("Submit")).click().run()
+    next(b for b in app.button if b.label == "Review answers").click().run()
     assert any("Answer every type" in e.value for e in app.error)
+    assert not [b for b in app.button if b.label.startswith("Submit")]  # nothing to confirm
     with study_world.db.read_session() as session:
         assert session.scalars(select(Read)).first() is None
 
@@ -124,21 +138,58 @@ def test_admin_page_shows_user_text_escaped_and_refuses_readers(study_world):
     assert not reader.tabs
 
 
-def test_viewer_controls_move_the_slice_and_switch_windows(study_world):
+def _target_at_z4(study_world) -> None:
+    """Targets on the last CT slice (write_case: 3 slices 2 mm apart, z = 0, 2, 4 mm)."""
+    target = json.dumps({"ct_point_mm": [2.0, 2.0, 4.0], "mr_point_mm": [2.0, 2.0, 2.0],
+                         "level": "L1"})
+    study_world.db.run(lambda session: session.execute(update(Case).values(target_json=target)),
+                       write=True)
+
+
+def test_viewers_open_at_the_target_with_the_marker(study_world):
+    _target_at_z4(study_world)
     app = _app(READER_PAGE)
     _login(app, "reader")
-    def ct_caption() -> str:
-        return app.get("image")[0].proto.imgs[0].caption
+    ct, mr = _views(app)
+    # LPS (2, 2, 4) is RAS (-2, -2, 4); the ring marks it.
+    assert ct["focus_ras"] == pytest.approx([-2.0, -2.0, 4.0])
+    assert mr["focus_ras"] == pytest.approx([-2.0, -2.0, 2.0])
+    assert ct["show_marker"] and mr["show_marker"] and not ct["clickable"]
+    assert [p["name"] for p in ct["presets"]] == ["bone", "soft tissue", "auto"]
+    assert [p["name"] for p in mr["presets"]] == ["auto"]  # no CT preset on the MRI
 
-    # write_case: 3 slices 2 mm apart, z = 0, 2, 4 mm; the viewer opens in the middle, bone window.
-    assert ct_caption() == "axial slice 2/3 at z = 2.0 mm; W2000 L500"
-    app.slider(key="view_ct_axial_mm").set_value(4.0).run()
-    assert ct_caption().startswith("axial slice 3/3 at z = 4.0 mm")
-    app.selectbox(key="view_ct_window").set_value("manual").run()
-    app.number_input(key="view_ct_width").set_value(300.0).run()
-    assert not app.exception and ct_caption().endswith("W300 L500")
-    app.radio(key="view_ct_plane").set_value("sagittal").run()
-    assert not app.exception and app.slider(key="view_ct_sagittal_mm").label.startswith("x")
+
+def test_without_webgl_the_static_viewer_opens_at_the_target(study_world):
+    _target_at_z4(study_world)
+    app = _app(READER_PAGE)
+    app.session_state["bcl_viewer_webgl"] = False
+    _login(app, "reader")
+    assert any("no WebGL 2" in i.value for i in app.info)
+    caption = app.get("image")[0].proto.imgs[0].caption
+    assert caption.startswith("axial slice 3/3 at z = 4.0 mm"), caption  # not the middle (2/3)
+    app.slider(key="view_ct_axial_mm").set_value(0.0).run()
+    assert app.get("image")[0].proto.imgs[0].caption.startswith("axial slice 1/3 at z = 0.0 mm")
+
+
+def test_a_read_is_saved_only_by_the_submit_button_after_the_review(study_world):
+    app = _app(READER_PAGE)
+    _login(app, "reader")
+    for radio in [r for r in app.radio if (r.key or "").startswith("call_")]:
+        radio.set_value("Yes")
+    [n for n in app.number_input if (n.key or "").startswith("conf_")][1].set_value(40)
+    next(b for b in app.button if b.label == "Review answers").click().run()
+    review = app.dataframe[-1].value
+    assert list(review["answer"]) == ["Yes"] * 4
+    assert list(review["probability (%)"]) == ["not given", "40", "not given", "not given"]
+    with study_world.db.read_session() as session:
+        assert not list(session.scalars(select(Read)))  # nothing saved by the review
+    next(b for b in app.button if b.label == "Change answers").click().run()
+    assert not [b for b in app.button if b.label.startswith("Submit")]
+    next(b for b in app.button if b.label == "Review answers").click().run()
+    next(b for b in app.button if b.label.startswith("Submit")).click().run()
+    with study_world.db.read_session() as session:
+        reads = list(session.scalars(select(Read)))
+    assert len(reads) == 1 and reads[0].locked and reads[0].confidence2 == 40
 
 
 PAYLOAD = "<script>alert('x')</script> '; DROP TABLE read;--"
@@ -150,8 +201,7 @@ def _answer_all(app: AppTest, answer: str, button: str) -> None:
     comment = next((t for t in app.text_area if (t.key or "").startswith("comment_")), None)
     if comment is not None:
         comment.input(PAYLOAD)
-    next(b for b in app.button if b.label.startswith(button)).click().run()
-    assert not app.exception, app.exception
+    _review_and_submit(app, button)
 
 
 def test_reference_readers_disagree_and_the_adjudicator_decides(study_world):
