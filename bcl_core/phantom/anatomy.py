@@ -54,17 +54,17 @@ _SIZES: dict[str, tuple[float, ...]] = {
 # caudally to a lordotic L5-S1 of 10-25 degrees, thoracic bodies wedged 0.90-0.97.
 DISC_ANGLE_DEG: dict[str, tuple[float, float]] = {
     "T5": (3.5, 1.2), "T6": (3.5, 1.2), "T7": (3.5, 1.2), "T8": (3.5, 1.2), "T9": (2.5, 1.2),
-    "T10": (1.0, 1.0), "T11": (0.0, 1.0), "T12": (-1.5, 1.0), "L1": (-3.5, 1.2),
-    "L2": (-6.0, 1.5), "L3": (-9.0, 2.0), "L4": (-12.0, 2.5), "L5": (-16.0, 2.5),
+    "T10": (-0.5, 0.6), "T11": (-2.0, 0.6), "T12": (-3.0, 0.6), "L1": (-5.0, 0.6),
+    "L2": (-6.0, 1.5), "L3": (-9.0, 2.0), "L4": (-12.0, 2.5), "L5": (-17.5, 1.8),
 }
 BODY_WEDGE_RATIO: dict[str, tuple[float, float]] = {
     "T5": (0.92, 0.015), "T6": (0.92, 0.015), "T7": (0.92, 0.015), "T8": (0.92, 0.015),
-    "T9": (0.925, 0.015), "T10": (0.93, 0.01), "T11": (0.935, 0.01), "T12": (0.94, 0.01),
-    "L1": (0.95, 0.008), "L2": (0.99, 0.01), "L3": (1.0, 0.01), "L4": (1.03, 0.015),
+    "T9": (0.925, 0.015), "T10": (0.925, 0.008), "T11": (0.93, 0.008), "T12": (0.935, 0.008),
+    "L1": (0.94, 0.008), "L2": (0.99, 0.01), "L3": (1.0, 0.01), "L4": (1.03, 0.015),
     "L5": (1.08, 0.02), "S1": (1.0, 0.0),
 }
 #: Generation 2 wedge ratios are kept inside this range wherever the table is below 1.
-THORACIC_WEDGE_RANGE = (0.90, 0.97)
+THORACIC_WEDGE_RANGE = (0.90, 0.95)
 #: Midsagittal depth of the body model (anterior wall to the concave posterior wall) in units of
 #: its half-depth ``b``: ``b`` at the front plus ``0.8 b - 0.08 b`` behind (posterior_wall_w).
 MIDSAGITTAL_DEPTH_PER_HALF_DEPTH = 1.72
@@ -286,7 +286,12 @@ def fracture_endplates(features: RiskFeatures | None, height: float, u: NDArray[
     for a biconcave (generation 2: zero at the rim, so both margins are spared) and nearly
     uniform for a crush fracture.
     """
-    rho2 = np.minimum((u / half_width) ** 2 + (w / half_depth) ** 2, 1.0)
+    if generation.realistic_fractures:
+        # The rim (ring apophysis) runs along the posterior wall too, not only at w = b.
+        depth = np.where(w > 0, 0.72 * half_depth, half_depth)
+        rho2 = np.minimum((u / half_width) ** 2 + (w / depth) ** 2, 1.0)
+    else:
+        rho2 = np.minimum((u / half_width) ** 2 + (w / half_depth) ** 2, 1.0)
     concavity = 1.0 * (1.0 - rho2)
     top = height / 2 - concavity
     bottom = -height / 2 + concavity
@@ -300,16 +305,31 @@ def fracture_endplates(features: RiskFeatures | None, height: float, u: NDArray[
         profile = np.clip((1.0 - w / half_depth) / 2.0, 0.0, 1.0)
         return top - loss * profile * 0.8, bottom + loss * profile * 0.2
     if features.fracture_type == "biconcave":
-        profile = (1.0 - rho2) if generation.realistic_fractures else 0.3 + 0.9 * (1.0 - rho2)
+        profile = ((1.0 - rho2) ** 1.5 if generation.realistic_fractures
+                   else 0.3 + 0.9 * (1.0 - rho2))
         return top - loss * profile * 0.5, bottom + loss * profile * 0.5
     profile = 0.85 + 0.3 * (1.0 - rho2)
     return top - loss * profile * 0.6, bottom + loss * profile * 0.4
 
 
-def _wedge_angle_deg(features: RiskFeatures, height: float, half_depth: float) -> float:
+#: Share of a wedge fracture's angle by which the segment above it tilts (the discs next to the
+#: fracture take up the rest).
+FRACTURE_TILT_SHARE = 0.6
+
+
+def fracture_tilt_deg(features: RiskFeatures, height: float, half_depth: float) -> float:
+    """Tilt (deg) the segment above a wedge fracture takes; 0 for other fracture types."""
     if features.fracture_type != "wedge":
         return 0.0
-    return float(np.degrees(np.arctan(0.8 * height * features.height_loss / (2 * half_depth))))
+    return FRACTURE_TILT_SHARE * float(np.degrees(np.arctan(
+        0.8 * height * features.height_loss / (2 * half_depth))))
+
+
+def table_size(level: str) -> tuple[float, ...]:
+    """The adult reference sizes of a level (mm), before the patient's scale: body half-width,
+    half-depth, height, disc below, canal half-width / half-depth, pedicle half-width /
+    half-height."""
+    return _SIZES[level]
 
 
 Tilts = tuple[list[float], list[float], list[float], list[float]]
@@ -444,8 +464,7 @@ def sample_anatomy(rng: np.random.Generator, target_level: str, features: RiskFe
     depth_scale = 2.0 / MIDSAGITTAL_DEPTH_PER_HALF_DEPTH if generation.body_depth_as_table else 1.0
     sizes = {n: np.array(_SIZES[n]) * scale * np.array([1.0, depth_scale, 1, 1, 1, 1, 1, 1])
              for n in names}
-    # The discs next to the fracture take up part of the wedge: the segment bends by less.
-    wedge = 0.6 * _wedge_angle_deg(features, sizes[target_level][2], sizes[target_level][1])
+    wedge = fracture_tilt_deg(features, sizes[target_level][2], sizes[target_level][1])
     if generation.curvature_by_level:
         thetas, phis, psis, ratios = _tilts_by_level(rng, names, target_pos, wedge, sizes)
     else:

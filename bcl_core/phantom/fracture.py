@@ -186,7 +186,8 @@ def sample_fracture_geometry(rng: np.random.Generator, v: Vertebra, features: Ri
             tilt = float(rng.uniform(-0.6, 0.6))
             normal = np.array([float(rng.normal(0.0, 0.2)), np.sin(tilt), np.cos(tilt)])
             normal /= np.linalg.norm(normal)
-            point = (0.0, 0.0, float(rng.uniform(mid, top_c - 3.0)))
+            span = top_c - bottom_c
+            point = (0.0, 0.0, float(rng.uniform(bottom_c + 0.4 * span, top_c - 0.2 * span)))
             line = (point, tuple(float(x) for x in normal))
     return FractureGeometry(
         top_center=top_c, bottom_center=bottom_c, wall_defect_center=wall,
