@@ -57,6 +57,8 @@ def test_smoke_training_writes_a_loadable_model(tmp_path: Path) -> None:
     saved = json.loads((tmp_path / "seg_ct.metrics.json").read_text())
     assert saved["n_train_cases"] + saved["n_val_cases"] == 4
     assert saved["augment"]["thick_slice_p"] == 0.5  # the CT default, recorded
+    # Inference reads no ROI block from a segmentation sidecar, so training writes none.
+    assert "roi" not in json.loads((tmp_path / "seg_ct.json").read_text())
 
 
 def test_training_is_seeded(tmp_path: Path) -> None:

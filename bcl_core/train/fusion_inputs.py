@@ -23,6 +23,10 @@ from bcl_core.sidecar import Sidecar
 
 #: Classifier input grids and ROI settings; training copies them into the fusion sidecar, which
 #: is then the only place inference reads them from.
+#: Margin (LPS x, y, z mm) around the mask's contours: keeps the paravertebral vessels and the
+#: canal (the protocol's rule). Written into the fusion sidecar, which inference reads.
+ROI_MARGIN_MM: tuple[float, float, float] = (10.0, 10.0, 6.0)
+
 FUSION_INPUT_SETTINGS: Mapping[str, Any] = {
     "input_names": ["ct", "mr"],
     # 1.25 mm voxels: the features that decide types II-IV (a 5-10 mm cortical defect, a
@@ -37,8 +41,8 @@ FUSION_INPUT_SETTINGS: Mapping[str, Any] = {
     },
     # Margins (LPS x, y, z mm) of the box around the mask's contours.
     "roi_per_input": {
-        "ct": {"margin_mm": [10.0, 10.0, 6.0], "plane": "axial", "centre": "body"},
-        "mr": {"margin_mm": [10.0, 10.0, 6.0], "plane": "sagittal", "centre": "body"},
+        "ct": {"margin_mm": list(ROI_MARGIN_MM), "plane": "axial", "centre": "body"},
+        "mr": {"margin_mm": list(ROI_MARGIN_MM), "plane": "sagittal", "centre": "body"},
     },
     "heads": list(HEAD_NAMES),
 }

@@ -51,10 +51,10 @@ OUTPUT_NAME = "logits"
 #: time budget (docs/segmentation.md).
 MODALITY_SETTINGS: dict[str, dict[str, Any]] = {
     "ct": {"modality": "CT", "normalisation": Normalisation("window", -250.0, 1250.0),
-           "plane": "axial", "spacing_mm": (1.5, 1.5, 1.5), "size_ijk": (72, 64, 56),
+           "spacing_mm": (1.5, 1.5, 1.5), "size_ijk": (72, 64, 56),
            "thick_slice_p": 0.5},
     "mr": {"modality": "MR", "normalisation": Normalisation("percentile", 1.0, 99.0),
-           "plane": "sagittal", "spacing_mm": (2.0, 2.0, 2.0), "size_ijk": (56, 48, 40),
+           "spacing_mm": (2.0, 2.0, 2.0), "size_ijk": (56, 48, 40),
            "thick_slice_p": 0.0},
 }
 
@@ -85,7 +85,6 @@ class SegTrainConfig:
     #: Written to the sidecar: inference averages the patch with its mirror image (~+0.005
     #: Dice on external cases, twice the network time).
     mirror_average: bool = True
-    roi_margin_mm: tuple[float, float, float] = (10.0, 10.0, 6.0)
     #: Changes to ``bcl_core.nets.seg_unet.DEFAULT_ARCHITECTURE`` (empty: the shipped one).
     architecture: dict[str, Any] = field(default_factory=dict)
     #: Checkpoint (``.pt`` written by this module) to start from: a second training leg.
@@ -279,7 +278,6 @@ def _write_outputs(config: SegTrainConfig, model: torch.nn.Module, architecture:
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     name = config.model_name
-    settings = MODALITY_SETTINGS[config.modality]
     torch.save({"state_dict": model.state_dict(), "architecture": architecture,
                 "input_spec": asdict(spec)}, out / f"{name}.pt")
     onnx_path = export_onnx(model, out / f"{name}.onnx", (1, 2, *spec.size_ijk[::-1]),
@@ -303,7 +301,6 @@ def _write_outputs(config: SegTrainConfig, model: torch.nn.Module, architecture:
             "max_volume_ml": round(1.6 * max(volumes), 2),
             "click_search_mm": config.click_search_mm,
             "mirror_average": config.mirror_average},
-        "roi": {"margin_mm": list(config.roi_margin_mm), "plane": settings["plane"]},
         "training": {"architecture": architecture, "seed": config.seed,
                      "steps": metrics["steps_done"], "data_dir": str(config.data_dir),
                      "checkpoint": f"{name}.pt", "synthetic_data": True,

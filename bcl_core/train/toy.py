@@ -144,7 +144,5 @@ def write_band_model(out_dir: str | Path, name: str = "toy_seg", modality: str =
                              "normalisation": normalisation}},
         "segmentation": {"guidance_sigma_mm": 3.0, "min_volume_ml": min_volume_ml,
                          "max_volume_ml": max_volume_ml, "click_search_mm": 4.0},
-        "roi": {"margin_mm": [10.0, 10.0, 6.0], "plane": "axial" if modality == "CT" else
-                "sagittal"},
     }, sidecar_path)
     return sidecar_path
