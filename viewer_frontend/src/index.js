@@ -544,8 +544,11 @@ function view(component) {
 // Live viewers, for the browser tests and the benchmark (window.__bclViewer.viewers()).
 const LIVE = new Set();
 
+// In page order (each viewer sits in its own shadow root: compare the hosts).
 function viewers() {
-  return [...LIVE].filter((v) => v.root.isConnected);
+  const host = (v) => v.root.getRootNode().host || v.root;
+  return [...LIVE].filter((v) => v.root.isConnected).sort((a, b) =>
+    (host(a).compareDocumentPosition(host(b)) & Node.DOCUMENT_POSITION_FOLLOWING ? -1 : 1));
 }
 
 // Put the crosshair on canonical voxel (x, y, z) of a viewer and return the RAS mm NiiVue
@@ -557,7 +560,38 @@ function crosshairAtVoxel(viewer, xyz) {
   return Array.from(viewer.nv.frac2mm(viewer.nv.scene.crosshairPos)).slice(0, 3);
 }
 
-const api = { store, view, stats, webgl2Available, viewers, crosshairAtVoxel, version: "1" };
+// CSS pixel (relative to the canvas) where a RAS point is drawn in the viewer's 2D view: the
+// same mapping NiiVue uses for its crosshair lines (tests and benchmark click there).
+const SWIZZLE = { 0: [0, 1], 1: [0, 2], 2: [1, 2] };
+
+function screenOf(viewer, ras) {
+  const nv = viewer.nv;
+  const tile = nv.screenSlices.find((t) => t.axCorSag <= 2);
+  const [a, b] = SWIZZLE[tile.axCorSag];
+  const [left, top, width, height] = tile.leftTopWidthHeight;
+  const x = left + (ras[a] - tile.leftTopMM[0]) / tile.fovMM[0] * width;
+  const y = top + height - (ras[b] - tile.leftTopMM[1]) / tile.fovMM[1] * height;
+  const dpr = nv.uiData.dpr || 1;
+  return [x / dpr, y / dpr];
+}
+
+// What renders WebGL here (tests check that a real WebGL 2 context exists).
+function renderer(viewer) {
+  const gl = viewer.nv.gl;
+  const info = gl.getExtension("WEBGL_debug_renderer_info");
+  return { webgl2: gl instanceof WebGL2RenderingContext,
+    renderer: gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER) };
+}
+
+// Whether the target marker ring is switched on in a viewer's shader.
+function markerOn(viewer) {
+  const gl = viewer.nv.gl;
+  const program = viewer.nv.customSliceShader.program;
+  return gl.getUniform(program, gl.getUniformLocation(program, "bclPointOn")) > 0.5;
+}
+
+const api = { store, view, stats, webgl2Available, viewers, crosshairAtVoxel, screenOf, renderer,
+  markerOn, version: "1" };
 
 export default function install() {
   if (!window.__bclViewer) {
