@@ -94,6 +94,8 @@ def _bomb_error(limit: int) -> UnsafeArchiveError:
 #: a member cut short, an unsupported compression method).
 MEMBER_READ_ERRORS: tuple[type[BaseException], ...] = (
     zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, NotImplementedError)
+#: Errors extracting a member raises: a damaged member, or the file it is written to.
+_EXTRACT_ERRORS: tuple[type[BaseException], ...] = (*MEMBER_READ_ERRORS, OSError)
 
 
 @dataclass(frozen=True, eq=False)
@@ -291,7 +293,7 @@ def extract_zip(
                     f"The zip archive holds the entry {member.info.filename!r} twice; create it "
                     "again from the original folder."
                 ) from exc
-            except (*MEMBER_READ_ERRORS, OSError) as exc:
+            except _EXTRACT_ERRORS as exc:
                 raise UnsafeArchiveError(
                     f"The zip archive is damaged (entry {member.info.filename!r} cannot be "
                     "read); create it again from the images."

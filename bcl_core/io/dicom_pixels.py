@@ -32,6 +32,9 @@ from bcl_core.io.quiet import quiet_pydicom
 
 logger = logging.getLogger(__name__)
 
+#: Errors reading a file from a zip archive raises when the archive is damaged.
+_ARCHIVE_READ_ERRORS: tuple[type[BaseException], ...] = (*MEMBER_READ_ERRORS, UnsafeArchiveError)
+
 
 def _stored_dtype(header: SliceHeader) -> np.dtype[Any]:
     kind = "i" if header.pixel_signed else "u"
@@ -74,7 +77,10 @@ def _read_native(header: SliceHeader, stream: BinaryIO, out: NDArray[Any]) -> bo
     if length < frame_bytes * header.n_frames:
         raise _truncated(header)
     stream.seek(header.pixel_offset + header_bytes + header.frame * frame_bytes)
-    read = stream.readinto(memoryview(out).cast("B"))  # type: ignore[attr-defined]
+    # ``out.data`` is ``memoryview(out)`` (numpy's stubs give ndarray the buffer protocol on
+    # Python >= 3.12 only). typing.BinaryIO declares no readinto, but every stream
+    # FileRef.open returns (file, BytesIO, ZipExtFile) is an io.BufferedIOBase that has it.
+    read = stream.readinto(out.data.cast("B"))  # type: ignore[attr-defined]
     if read != frame_bytes:
         raise _truncated(header)
     return True
@@ -156,7 +162,7 @@ def _read_file(headers: Sequence[SliceHeader], outs: Sequence[NDArray[Any]],
             f"The file {first.file.name} cannot be read ({exc.strerror or exc}); check that it "
             "is still there and readable."
         ) from exc
-    except (*MEMBER_READ_ERRORS, UnsafeArchiveError) as exc:
+    except _ARCHIVE_READ_ERRORS as exc:
         raise SeriesError(
             f"The file {first.file.name} cannot be read from the zip archive (the archive is "
             "damaged); create the archive again from the images."
