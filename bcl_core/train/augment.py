@@ -9,10 +9,13 @@ inference will feed it from such a scanner.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
+
+_ScalarT = TypeVar("_ScalarT", bound=np.generic)
 
 
 @dataclass(frozen=True)
@@ -60,9 +63,9 @@ def thick_slice_operator(n_voxels: int, voxel_mm: float, thickness_mm: float,
     ndarray
         ``(n_voxels, n_voxels)`` matrix ``M``: the re-acquired profile is ``M @ profile``.
     """
-    positions = np.arange(n_voxels) * voxel_mm
+    positions = np.arange(n_voxels, dtype=np.float64) * voxel_mm
     first = phase_mm - thickness_mm * np.ceil(phase_mm / thickness_mm)
-    centres = np.arange(first, positions[-1] + thickness_mm, thickness_mm)
+    centres = np.arange(first, positions[-1] + thickness_mm, thickness_mm, dtype=np.float64)
     # Slice averages: the linearly interpolated profile at sub-positions across each slice.
     n_sub = max(4, int(np.ceil(4 * thickness_mm / voxel_mm)))
     offsets = ((np.arange(n_sub) + 0.5) / n_sub - 0.5) * thickness_mm
@@ -133,8 +136,8 @@ def augment_normalised(image: NDArray[np.float32], modality: str, config: Augmen
     return (np.sign(image) * positive ** gamma + np.minimum(image, 0)).astype(np.float32)
 
 
-def flip_left_right(arrays: list[NDArray[np.generic]], rng: np.random.Generator,
-                    probability: float) -> list[NDArray[np.generic]]:
+def flip_left_right(arrays: list[NDArray[_ScalarT]], rng: np.random.Generator,
+                    probability: float) -> list[NDArray[_ScalarT]]:
     """Mirror every array along the LPS x axis (array axis 2) together, with ``probability``.
 
     The spine is left-right symmetric; the patch grid is centred on the click in x, so a mirrored

@@ -157,7 +157,7 @@ def sample_patch(region: SegRegion, spec: InputSpec, sigma_mm: float, rng: np.ra
     crop = (slice(sk, sk + nk), slice(sj, sj + nj), slice(si, si + ni))
     raw = region.image[crop].astype(np.float32)
     target = np.zeros(raw.shape, np.float32) if empty_target else \
-        region.target[crop].astype(np.float32) / 255.0
+        region.target[crop].astype(np.float32) / np.float32(255.0)
     grid = replace(region.grid, array=np.zeros(raw.shape, np.uint8),
                    origin=tuple(region.grid.index_to_mm(start)))
     if augment is not None:
