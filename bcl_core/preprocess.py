@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import TypeVar, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -21,6 +22,8 @@ from bcl_core.volume import Volume, resample
 
 #: Percentile-normalised values are clipped to this range (keeps bright outliers bounded).
 PERCENTILE_CLIP = (-0.5, 1.5)
+
+_ScalarT = TypeVar("_ScalarT", bound=np.generic)
 
 
 def slice_array_axis(volume: Volume) -> int:
@@ -169,7 +172,15 @@ def resample_onto_region(source: Volume, reference: Volume, order: int = 1,
                     order=order, fill_value=fill_value)
 
 
-def paste_into(region: Volume, reference: Volume, dtype: type = np.float32
+@overload
+def paste_into(region: Volume, reference: Volume) -> NDArray[np.float32]: ...
+
+
+@overload
+def paste_into(region: Volume, reference: Volume, dtype: type[_ScalarT]) -> NDArray[_ScalarT]: ...
+
+
+def paste_into(region: Volume, reference: Volume, dtype: type[np.generic] = np.float32
                ) -> NDArray[np.generic]:
     """A full-size array on ``reference``'s grid holding ``region`` (zeros elsewhere).
 

@@ -318,8 +318,8 @@ def resample_to_spacing(volume: Volume, spacing: Sequence[float], order: int = 1
         raise GeometryError(f"Target spacing must be positive, got {tuple(new_spacing)} mm.")
     extent = (np.asarray(volume.size_ijk) - 1) * np.asarray(volume.spacing)
     size = np.maximum(1, np.floor(extent / new_spacing + 1e-6).astype(int) + 1)
-    return resample(volume, size, new_spacing, volume.origin, volume.direction,
-                    order=order, fill_value=fill_value)
+    return resample(volume, size, tuple(float(s) for s in new_spacing), volume.origin,
+                    volume.direction, order=order, fill_value=fill_value)
 
 
 # --- SimpleITK bridge ----------------------------------------------------------------------
