@@ -276,6 +276,21 @@ def test_subgroups_when_labels_carry_site_and_level(tables, tmp_path: Path) -> N
     assert "Subgroups (per site and per level)" in write_report(res, tmp_path, pngs=False).read_text(encoding="utf-8")
 
 
+def test_subgroup_note_counts_the_subgroups_without_an_auroc(tables) -> None:
+    # DeLong needs 2 cases of each class: a 3-case site cannot have them, so its 4 types get no
+    # AUROC; the other 147 cases hold at least 2 of each class for every type (checked below).
+    small = np.arange(150) < 3
+    labels = tables.labels.assign(site=np.where(small, "small", "large"))
+    for t in ("type1", "type2", "type3", "type4"):
+        assert 2 <= tables.labels[t][~small].sum() <= 145
+    res = evaluate(assemble(_csv(tables.predictions), _csv(labels)), FAST)
+    sub = res.tables["subgroups"]
+    assert sub[sub["subgroup"] == "small"]["auc"].isna().all()
+    assert sub[sub["subgroup"] == "large"]["auc"].notna().all()
+    assert [n for n in res.notes if n.startswith("per-site AUROC")] == [
+        "per-site AUROC not computed for 4 subgroup(s) and type(s) with fewer than 2 cases of each class."]
+
+
 def test_no_subgroups_without_site_or_level(result) -> None:
     assert "subgroups" not in result.tables
 

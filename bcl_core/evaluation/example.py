@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from bcl_core.evaluation import schema
 
@@ -35,8 +36,8 @@ def make_example_tables(n_cases: int = 200, n_readers: int = 3, seed: int = 0) -
     """Draw example predictions, labels and reads for ``n_cases`` cases and ``n_readers`` readers."""
     rng = np.random.default_rng(seed)
     case_ids = [f"case{idx:05d}" for idx in range(n_cases)]
-    predictions = {schema.CASE_ID: case_ids}
-    labels = {schema.CASE_ID: case_ids}
+    predictions: dict[str, list[str] | NDArray[np.generic]] = {schema.CASE_ID: case_ids}
+    labels: dict[str, list[str] | NDArray[np.generic]] = {schema.CASE_ID: case_ids}
     oracle = {}
     reads = []
     for t, prevalence in zip(schema.TYPES, EXAMPLE_PREVALENCE, strict=True):

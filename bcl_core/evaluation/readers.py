@@ -26,6 +26,7 @@ from bcl_core.stats import (
     model_vs_readers,
     net_benefit_of_calls,
 )
+from bcl_core.stats.agreement import KappaWeights
 
 
 def _model_vs_reader(t: str, reader: str, y: np.ndarray, model_probs: np.ndarray, model_calls: np.ndarray,
@@ -52,9 +53,10 @@ def _agreement(t: str, readers: tuple[str, ...], calls: np.ndarray, confidence: 
     """Pairwise Cohen kappas and Fleiss' kappa on the cases every reader read."""
     rows: Rows = {"kappa_readers": [], "fleiss": []}
     scale = confidence_scale(confidence)
-    analyses = (("call", calls, "linear", schema.CALL_LEVELS),
-                ("confidence_5pt", scale, "linear", schema.CONFIDENCE_LEVELS),
-                ("confidence_5pt", scale, "quadratic", schema.CONFIDENCE_LEVELS))
+    analyses: tuple[tuple[str, np.ndarray, KappaWeights, tuple[int, ...]], ...] = (
+        ("call", calls, "linear", schema.CALL_LEVELS),
+        ("confidence_5pt", scale, "linear", schema.CONFIDENCE_LEVELS),
+        ("confidence_5pt", scale, "quadratic", schema.CONFIDENCE_LEVELS))
     for i, j in itertools.combinations(range(len(readers)), 2):
         for scale_name, values, weights, levels in analyses:
             try:

@@ -21,6 +21,7 @@ from bcl_core.stats import (
     confusion_counts,
     kappa_ci,
 )
+from bcl_core.stats.mrmc import CovarianceMethod
 
 #: Table name -> rows; merged across scorers and types, then turned into DataFrames.
 Rows = dict[str, list[dict[str, object]]]
@@ -42,7 +43,7 @@ class EvaluationSettings:
     calibration_bins: int = 10
     target_sensitivity: float = 0.9
     #: AUROC covariance of the Obuchowski-Rockette analyses: "delong" or "jackknife".
-    mrmc_covariance: str = "delong"
+    mrmc_covariance: CovarianceMethod = "delong"
 
 
 @dataclass

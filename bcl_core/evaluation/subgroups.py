@@ -16,15 +16,20 @@ from bcl_core.evaluation.scorers import EvaluationSettings, Rows
 from bcl_core.stats import auroc_ci, confusion_counts, wilson_ci
 
 
-def _subgroup_row(stratifier: str, value: str, t: str, y: np.ndarray, probs: np.ndarray, calls: np.ndarray,
-                  settings: EvaluationSettings) -> dict[str, object]:
+def _auroc_or_nan(y: np.ndarray, probs: np.ndarray, level: float) -> tuple[float, float, float]:
+    """AUROC with its DeLong interval, or NaNs where the subgroup lacks 2 cases of each class."""
+    try:
+        return auroc_ci(y, probs, level)
+    except StatsError:
+        return float("nan"), float("nan"), float("nan")
+
+
+def _subgroup_row(stratifier: str, value: str, t: str, y: np.ndarray, auroc: tuple[float, float, float],
+                  calls: np.ndarray, settings: EvaluationSettings) -> dict[str, object]:
     counts = confusion_counts(y, calls)
     sens = wilson_ci(counts.tp, counts.tp + counts.fn, settings.level)
     spec = wilson_ci(counts.tn, counts.tn + counts.fp, settings.level)
-    try:
-        auc, lo, hi = auroc_ci(y, probs, settings.level)
-    except StatsError:
-        auc, lo, hi = float("nan"), float("nan"), float("nan")
+    auc, lo, hi = auroc
     return {"stratifier": stratifier, "subgroup": value, "type": t, "n_cases": int(y.size), "n_positive": int(y.sum()),
             "auc": auc, "auc_lo": lo, "auc_hi": hi, "sensitivity": sens.value, "sensitivity_lo": sens.lo,
             "sensitivity_hi": sens.hi, "specificity": spec.value, "specificity_lo": spec.lo, "specificity_hi": spec.hi}
@@ -37,13 +42,15 @@ def subgroup_rows(data: EvaluationData, settings: EvaluationSettings, notes: lis
         return rows
     for stratifier in data.strata.columns:
         groups = data.strata[stratifier].to_numpy()
+        skipped = 0
         for value in sorted(set(groups.tolist())):
             member = groups == value
             for t in schema.TYPES:
                 y = data.labels[t].to_numpy()[member]
-                rows["subgroups"].append(_subgroup_row(stratifier, value, t, y, data.probabilities[t].to_numpy()[member],
+                auroc = _auroc_or_nan(y, data.probabilities[t].to_numpy()[member], settings.level)
+                skipped += not np.isfinite(auroc[0])
+                rows["subgroups"].append(_subgroup_row(stratifier, value, t, y, auroc,
                                                        data.calls[t].to_numpy()[member], settings))
-        skipped = sum(1 for row in rows["subgroups"] if row["stratifier"] == stratifier and not np.isfinite(row["auc"]))
         if skipped:
             notes.append(f"per-{stratifier} AUROC not computed for {skipped} subgroup(s) and type(s) with fewer than "
                          "2 cases of each class.")

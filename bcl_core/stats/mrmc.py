@@ -46,9 +46,9 @@ Factor = Literal["random", "fixed"]
 #: Covariance estimators of the AUROCs over cases, by name.
 COVARIANCE_METHODS = {"delong": delong_covariance, "jackknife": jackknife_covariance}
 #: How reports and the app name each covariance method.
-COVARIANCE_NAMES: dict[str, str] = {"delong": "DeLong", "jackknife": "jackknife (leave one case out)"}
+COVARIANCE_NAMES: dict[CovarianceMethod, str] = {"delong": "DeLong", "jackknife": "jackknife (leave one case out)"}
 #: The (readers, cases) settings an analysis can take, in report order, with their names.
-ANALYSES: dict[tuple[str, str], str] = {
+ANALYSES: dict[tuple[Factor, Factor], str] = {
     ("random", "random"): "random readers, random cases",
     ("fixed", "random"): "fixed readers, random cases",
     ("random", "fixed"): "random readers, fixed cases",
@@ -89,9 +89,9 @@ class ORTestResult:
     p_value: float
     ci_per_test: tuple[tuple[float, float], ...]
     components: ORComponents
-    covariance: str = "delong"
-    readers: str = "random"
-    cases: str = "random"
+    covariance: CovarianceMethod = "delong"
+    readers: Factor = "random"
+    cases: Factor = "random"
     test: str = "F"
 
     @property
