@@ -204,12 +204,13 @@ def _fresh_file_meta(ds: Dataset) -> FileMetaDataset:
     meta = FileMetaDataset()
     syntax = str(old.get("TransferSyntaxUID", "")) if old is not None else ""
     if syntax:
-        if not UID(syntax).is_transfer_syntax:
+        transfer_syntax = UID(syntax)
+        if not transfer_syntax.is_transfer_syntax:
             raise DeidentificationError(
                 "The file is damaged (its transfer syntax is unreadable), so it cannot be "
                 "de-identified safely and was not stored; export the series again."
             )
-        meta.TransferSyntaxUID = syntax
+        meta.TransferSyntaxUID = transfer_syntax
     if "SOPClassUID" in ds:
         meta.MediaStorageSOPClassUID = ds.SOPClassUID
     if "SOPInstanceUID" in ds:

@@ -118,8 +118,8 @@ def _interpolate_slices(values: NDArray[Any], positions: NDArray[np.float64],
                         targets: NDArray[np.float64]) -> NDArray[np.float32]:
     upper = np.clip(np.searchsorted(positions, targets, side="right"), 1, len(positions) - 1)
     lower = upper - 1
-    weight = ((targets - positions[lower]) / (positions[upper] - positions[lower]))
-    weight = np.clip(weight, 0.0, 1.0).astype(np.float32)[:, None, None]
+    fraction = (targets - positions[lower]) / (positions[upper] - positions[lower])
+    weight = np.clip(fraction, 0.0, 1.0).astype(np.float32)[:, None, None]
     return (values[lower].astype(np.float32) * (1 - weight)
             + values[upper].astype(np.float32) * weight)
 

@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import (
     PYDICOM_IMPLEMENTATION_UID,
+    UID,
     CTImageStorage,
     ExplicitVRLittleEndian,
     MRImageStorage,
@@ -189,7 +190,7 @@ def write_series(
 
     paths: list[Path] = []
     for k in range(stored.shape[0]):
-        sop_uid = make_uid(uid_seed, series_uid, k)
+        sop_uid = UID(make_uid(uid_seed, series_uid, k))
         meta = FileMetaDataset()
         meta.MediaStorageSOPClassUID = sop_class
         meta.MediaStorageSOPInstanceUID = sop_uid
