@@ -23,8 +23,8 @@ from bcl_core import SYNTHETIC_NOTICE, __version__
 from bcl_core.consult import STAGE_LABELS
 from bcl_core.leakage import LEAKAGE_TYPES as TYPE_NAMES
 from bcl_core.leakage import TYPE_LABELS
-from bcl_core.pipeline import PredictionResult
-from bcl_core.viewer import render_slice
+from bcl_core.pipeline import ModalityResult, PredictionResult
+from bcl_core.viewer import ViewPlane, render_slice
 from bcl_core.volume import Volume
 
 logger = logging.getLogger(__name__)
@@ -62,8 +62,9 @@ def key_images(result: PredictionResult, ct: Volume, mr: Volume, head: str = "ty
                ) -> list[KeyImage]:
     """CT (axial) and MRI (sagittal) through the marked points: outline, point, heat map."""
     images = []
-    for name, series, found, plane in (("CT", ct, result.ct, "axial"),
-                                       ("MRI", mr, result.mr, "sagittal")):
+    views: tuple[tuple[str, Volume, ModalityResult, ViewPlane], ...] = (
+        ("CT", ct, result.ct, "axial"), ("MRI", mr, result.mr, "sagittal"))
+    for name, series, found, plane in views:
         normal = {"axial": 2, "sagittal": 0}[plane]
         heat = found.maps.get(head)
         rendered = render_slice(series, plane, float(found.point_mm[normal]), mask=found.mask,

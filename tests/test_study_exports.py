@@ -78,3 +78,15 @@ def test_study_exports_escape_a_hostile_model_version(read_world) -> None:
     assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in cells)
     assert predictions_csv(db, coordinator, study, HOSTILE_VERSION).splitlines()[1].startswith(
         "C0001,0.5,")
+
+
+def test_reads_csv_carries_each_cases_latest_model_prediction(read_world) -> None:
+    db, study, coordinator = read_world.db, read_world.study_id, read_world.token("coordinator")
+    for version, probability in (("model-old", 0.2), ("model-new", 0.7)):
+        run_model(db, coordinator, study,
+                  lambda dirs, target, p=probability: (dict(calls(0, 0, 0, 0), type1=p),
+                                                       calls(1, 0, 0, 0)),
+                  version)
+    reads = list(csv.DictReader(io.StringIO(long_csv(db, coordinator, study))))
+    assert {r["model_version"] for r in reads} == {"model-new"}
+    assert {r["model_probability"] for r in reads if r["type"] == "type1"} == {"0.7"}

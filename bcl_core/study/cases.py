@@ -302,14 +302,14 @@ def import_cases(ctx: ServiceContext, study_id: int, source: str | Path) -> Impo
                     staging.rename(final)
                 return code
 
-            code = ctx.db.run(record, write=True)
+            stored_code = ctx.db.run(record, write=True)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        if code is None:
+        if stored_code is None:
             skipped += 1
         else:
-            imported.append(code)
-            logger.info("imported case %s", code)
+            imported.append(stored_code)
+            logger.info("imported case %s", stored_code)
     if set_aside:
         logger.info("files set aside (not stored): %s", dict(set_aside))
     event = AuditEvent(user_id=ctx.actor.user_id, action="import_cases",

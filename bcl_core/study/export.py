@@ -61,10 +61,10 @@ def long_csv(ctx: ServiceContext, study_id: int) -> str:
     """Every submitted prediction read in long format (``reads.csv``): one row per read and type."""
     study = get_study(ctx.session, study_id)
     labels = label_for_cases(ctx.session, study.id)
-    latest = {}
-    for prediction in ctx.session.scalars(select(ModelPrediction).where(
-            ModelPrediction.study_id == study.id).order_by(ModelPrediction.created_at)):
-        latest[prediction.case_id] = prediction
+    # The latest prediction per case: the query runs oldest first, so later ones replace.
+    stored = ctx.session.scalars(select(ModelPrediction).where(
+        ModelPrediction.study_id == study.id).order_by(ModelPrediction.created_at))
+    latest = {prediction.case_id: prediction for prediction in stored}
     rows: list[Sequence[object]] = []
     reads = ctx.session.execute(
         select(Read, Case.code).join(Case, Case.id == Read.case_id).join(

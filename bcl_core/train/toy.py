@@ -110,7 +110,7 @@ def write_band_model(out_dir: str | Path, name: str = "toy_seg", modality: str =
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    shape = ["batch", 2, size, size, size]
+    shape: list[str | int] = ["batch", 2, size, size, size]
     constants = [helper.make_tensor(n, TensorProto.FLOAT, [], [v]) for n, v in
                  (("centre", centre), ("half_width", half_width), ("gain", gain))]
     axes = helper.make_tensor("axes", TensorProto.INT64, [1], [1])

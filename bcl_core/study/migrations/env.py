@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from alembic import context
 
 from bcl_core.study.models import Base, UTCDateTime
 
 
-def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[False]:
     # Migrations store plain DateTime; the UTC handling is Python-side only.
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime()"
