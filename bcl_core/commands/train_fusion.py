@@ -7,6 +7,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from bcl_core.commands.arg_types import probability
 from bcl_core.errors import InputError, ModelError
@@ -129,6 +130,11 @@ def register_card(targets: argparse._SubParsersAction) -> None:  # type: ignore[
     parser.set_defaults(func=run_card)
 
 
+def _progress_to_stderr(text: str) -> None:
+    """Show one line of training progress on the terminal."""
+    sys.stderr.write(text + "\n")
+
+
 def run_fusion(args: argparse.Namespace) -> int:
     """Run ``bcl train fusion``."""
     from bcl_core.model_card import write_model_card
@@ -145,23 +151,24 @@ def run_fusion(args: argparse.Namespace) -> int:
              for name, folder in args.test]
     tests += [DataSource(name, site=site, seed=seed, n_cases=n)
               for name, site, seed, n in args.synthetic_test]
+    # Only the options given override FusionTrainConfig's defaults.
+    overrides: dict[str, Any] = {
+        key: value for key, value in (("epochs", args.epochs),
+                                      ("batch_size", args.batch_size),
+                                      ("learning_rate", args.learning_rate),
+                                      ("threads", args.threads),
+                                      ("aux_weight", args.aux_weight),
+                                      ("map_weight", args.map_weight),
+                                      ("feature_maps", args.feature_maps),
+                                      ("detector_counts", args.detector_counts),
+                                      ("thick_slice_p", None if args.ct_thick_slice_p is None
+                                       else (args.ct_thick_slice_p, 0.0)))
+        if value is not None}
     config = FusionRunConfig(
         out_dir=args.out, cache_dir=args.cache, development=development, tests=tests,
-        train=FusionTrainConfig(seed=args.seed, **{
-            key: value for key, value in (("epochs", args.epochs),
-                                          ("batch_size", args.batch_size),
-                                          ("learning_rate", args.learning_rate),
-                                          ("threads", args.threads),
-                                          ("aux_weight", args.aux_weight),
-                                          ("map_weight", args.map_weight),
-                                          ("feature_maps", args.feature_maps),
-                                          ("detector_counts", args.detector_counts),
-                                          ("thick_slice_p", None if args.ct_thick_slice_p is None
-                                           else (args.ct_thick_slice_p, 0.0)))
-            if value is not None}),
+        train=FusionTrainConfig(seed=args.seed, **overrides),
         ablations=not args.no_ablations)
-    metrics = run_fusion_training(
-        config, progress=lambda text: sys.stderr.write(text + "\n"))
+    metrics = run_fusion_training(config, progress=_progress_to_stderr)
     write_model_card(args.out)
     sys.stdout.write(json.dumps({"export": metrics["export"],
                                  "total_seconds": metrics["total_seconds"]}) + "\n")

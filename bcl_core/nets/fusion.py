@@ -154,12 +154,12 @@ class FusionNet(nn.Module):
             raise ValueError(f"modalities must be a non-empty subset of {MODALITIES}")
         self.modalities = tuple(m for m in MODALITIES if m in modalities)
         stage_strides = tuple(strides) if strides is not None else default_strides(len(channels))
-        self.encoders = nn.ModuleDict({
-            m: ModalityEncoder(channels, stage_strides, subunits, dropout=dropout / 2)
-            for m in self.modalities})
+        encoders = {m: ModalityEncoder(channels, stage_strides, subunits, dropout=dropout / 2)
+                    for m in self.modalities}
+        self.encoders = nn.ModuleDict(encoders)
         # Average and max pooling per channel: leakage risk often sits in a small structure
         # (a cortical defect, a vein channel) that an average alone dilutes.
-        pooled = 2 * sum(self.encoders[m].out_channels for m in self.modalities)
+        pooled = 2 * sum(encoder.out_channels for encoder in encoders.values())
         self.detector: FeatureDetector | None = None
         self.detector_counts = bool(detector_counts and feature_maps)
         #: Detector summaries per case (maxima, then counts when used): the last pooled slots.
@@ -262,6 +262,10 @@ class FusionWithCAM(nn.Module):
     validation set) turn logits into calibrated probabilities:
     ``sigmoid(scale * logit + bias)``. With a positive scale the normalised maps are unchanged.
     """
+
+    # Buffers registered in __init__ (nn.Module's __getattr__ is typed Tensor | Module).
+    calibration_scale: torch.Tensor
+    calibration_bias: torch.Tensor
 
     def __init__(self, model: FusionNet, calibration_scale: torch.Tensor | None = None,
                  calibration_bias: torch.Tensor | None = None) -> None:

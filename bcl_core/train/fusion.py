@@ -238,8 +238,9 @@ def train_fusion(train: CropSet, validation: CropSet, config: FusionTrainConfig,
         logger.info("no latent features in the training data: training on labels only")
     trained = torch.nn.ModuleList([model] if aux_head is None else [model, aux_head])
     detector = set(model.detector.parameters()) if model.detector is not None else set()
-    groups = [{"params": [p for p in trained.parameters() if p not in detector],
-               "lr": config.learning_rate}]
+    groups: list[dict[str, Any]] = [
+        {"params": [p for p in trained.parameters() if p not in detector],
+         "lr": config.learning_rate}]
     if detector:
         groups.append({"params": list(model.detector.parameters()),  # type: ignore[union-attr]
                        "lr": config.learning_rate * config.detector_lr_factor})
