@@ -4,7 +4,7 @@ Each case is written serially (one process) into a scratch folder: DICOM, masks 
 truth.json, exactly what ``bcl synth`` does per case. Wall time depends on what else the
 machine runs; CPU time less so.
 
-Usage: python benchmarks/bench_synth.py [--full 3] [--compact 10] [--seed 100]
+Usage: python benchmarks/bench_synth.py [--full 3] [--compact 10] [--seed 100] [--generation 2]
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ def main() -> None:
     parser.add_argument("--full", type=int, default=3, help="full-size cases per site")
     parser.add_argument("--compact", type=int, default=10, help="compact cases per site")
     parser.add_argument("--seed", type=int, default=100)
+    parser.add_argument("--generation", type=int, default=1, choices=(1, 2),
+                        help="generator generation (docs/phantom.md)")
     args = parser.parse_args()
     print("| site | kind | cases | wall s/case (median, max) | CPU s/case (median) | "
           "CT size (last) | MR size (last) |")
@@ -42,7 +44,8 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as tmp:
                 for index in range(count):
                     wall, cpu = time.perf_counter(), time.process_time()
-                    row = write_case(tmp, site, args.seed, index, compact=compact)
+                    row = write_case(tmp, site, args.seed, index, compact=compact,
+                                     generation=args.generation)
                     walls.append(time.perf_counter() - wall)
                     cpus.append(time.process_time() - cpu)
                 case = Path(tmp) / row["case_id"]

@@ -5,8 +5,8 @@ without pixels for the geometric and population checks, then prints one row per 
 value measured on generation 2 (and on generation 1 where it is cheap), the reference value
 and its source (``bcl_core.phantom.realism.REFERENCES``; the same table as docs/phantom.md).
 
-Usage: python benchmarks/phantom_realism.py [--full 2] [--compact 10] [--specs 300]
-       [--ks-cases 500] [--mr 3] [--seed 23]
+Usage: python benchmarks/phantom_realism.py [--full 3] [--compact 10] [--specs 300]
+       [--ks-cases 500] [--surround 50] [--mr 3] [--seed 23] [--skip-generation-1]
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from scipy import stats
 
 from bcl_core.phantom import realism
 from bcl_core.phantom.ct import ct_grid, render_ct
-from bcl_core.phantom.mr import mr_grid, render_mr
+from bcl_core.phantom.mr import mr_grid, render_mr_series
 from bcl_core.phantom.paint import paint_labels
 from bcl_core.phantom.spec import CaseSpec, sample_case_spec
 
@@ -49,12 +49,12 @@ def _specs(generation: int, count: int, seed: int, site: str = "internal") -> li
     return [sample_case_spec(site, seed, i, generation) for i in range(count)]
 
 
-def _ct_checks(args: argparse.Namespace, out: dict[str, Any]) -> None:
+def _ct_checks(args: argparse.Namespace, out: dict[str, Any], generation: int) -> None:
     """Noise, texture, endplates, cortex: full-size cases rendered with and without noise."""
     peaks, lows, adj, nonadj, sd_corr, ratio, gaps, cortex = [], [], [], [], [], [], [], []
     for n in range(args.full):
         site = "external" if n % 3 == 2 else "internal"
-        spec = sample_case_spec(site, args.seed, n, 2)
+        spec = sample_case_spec(site, args.seed, n, generation)
         noisy, _ = render_ct(spec)
         clean, _ = render_ct(spec, noise=False)
         noise = realism.noise_roi(noisy, clean, spec)
@@ -82,10 +82,10 @@ def _ct_checks(args: argparse.Namespace, out: dict[str, Any]) -> None:
     out["pedicle_cortex_peak_hu"] = (float(np.median(cortex)), "median of cases")
 
 
-def _compaction(args: argparse.Namespace, out: dict[str, Any]) -> None:
+def _compaction(args: argparse.Namespace, out: dict[str, Any], generation: int) -> None:
     diffs = []
     for n in range(args.compact):
-        spec = sample_case_spec("internal", args.seed + 1, n, 2)
+        spec = sample_case_spec("internal", args.seed + 1, n, generation)
         clean, _ = render_ct(spec, compact=True, noise=False)
         labels, lo = realism.spine_labels(spec, ct_grid(spec, compact=True))
         diffs.append(realism.compaction_difference_hu(clean, labels, lo, spec))
@@ -182,27 +182,32 @@ def _artefacts(args: argparse.Namespace, out: dict[str, Any]) -> None:
                                  f"20 cases; {streaked} with streaks from cement / screws")
 
 
-def _mr(args: argparse.Namespace, out: dict[str, Any]) -> None:
+def _mr(args: argparse.Namespace, out: dict[str, Any], generation: int) -> None:
+    sequences = ("t2", "stir", "t1") if generation == 2 else ("t2",)
     ratios: dict[str, list[float]] = {k: [] for k in (
         "t2_oedema_over_marrow", "stir_fat_over_csf", "stir_oedema_over_marrow",
         "t1_oedema_over_marrow")}
     found = 0
     for n in range(200):
-        spec = sample_case_spec("internal", args.seed + 5, n, 2)
+        spec = sample_case_spec("internal", args.seed + 5, n, generation)
         if spec.features.oedema_extent < 0.6 or found >= args.mr:
             continue
         found += 1
         grid = mr_grid(spec, compact=False)
         full_labels, _ = paint_labels(spec, grid, (0, 0, 0), grid.shape[::-1])
-        means = {seq: realism.mr_tissue_means(render_mr(spec, sequence=seq)[0], full_labels, spec)
-                 for seq in ("t2", "stir", "t1")}
+        images, _ = render_mr_series(spec, sequences=sequences)
+        means = {seq: realism.mr_tissue_means(images[seq], full_labels, spec)
+                 for seq in sequences}
         ratios["t2_oedema_over_marrow"].append(means["t2"]["oedema"] / means["t2"]["marrow"])
+        if generation == 1:
+            continue
         ratios["stir_fat_over_csf"].append(means["stir"]["fat"] / means["stir"]["csf"])
         ratios["stir_oedema_over_marrow"].append(means["stir"]["oedema"]
                                                  / means["stir"]["marrow"])
         ratios["t1_oedema_over_marrow"].append(means["t1"]["oedema"] / means["t1"]["marrow"])
     for key, values in ratios.items():
-        out[key] = (_range(values), f"{found} cases with oedema >= 60 %")
+        if values:
+            out[key] = (_range(values), f"{found} cases with oedema >= 60 %")
 
 
 def _fmt(value: Any) -> str:
@@ -229,15 +234,20 @@ def main() -> None:
     parser.add_argument("--surround", type=int, default=50, help="cases for lungs / kidneys")
     parser.add_argument("--mr", type=int, default=3, help="full-size MR cases per sequence")
     parser.add_argument("--seed", type=int, default=23)
+    parser.add_argument("--skip-generation-1", action="store_true",
+                        help="measure the rendered quantities on generation 2 only")
     args = parser.parse_args()
     start = time.perf_counter()
     gen2: dict[str, Any] = {}
     gen1: dict[str, Any] = {}
     steps: list[Callable[[], None]] = [
-        lambda: _ct_checks(args, gen2), lambda: _compaction(args, gen2),
+        lambda: _ct_checks(args, gen2, 2), lambda: _compaction(args, gen2, 2),
         lambda: _geometry(args, gen2, gen1), lambda: _population(args, gen2, gen1),
         lambda: _surroundings_gas(args, gen2), lambda: _artefacts(args, gen2),
-        lambda: _mr(args, gen2)]
+        lambda: _mr(args, gen2, 2)]
+    if not args.skip_generation_1:
+        steps += [lambda: _ct_checks(args, gen1, 1), lambda: _compaction(args, gen1, 1),
+                  lambda: _mr(args, gen1, 1)]
     for step in steps:
         step()
     print("| item | quantity | generation 2 | generation 1 | reference | source | met | "

@@ -240,3 +240,15 @@ def test_stir_and_t1_show_oedema_as_clinically() -> None:
     assert means["stir"]["fat"] / means["stir"]["csf"] < 0.2
     assert means["stir"]["oedema"] / means["stir"]["marrow"] >= 2.0  # Cuenod et al. 1996
     assert means["t1"]["oedema"] / means["t1"]["marrow"] <= 0.7
+
+
+def test_a_generation_2_case_still_gives_the_t2_to_prediction(tmp_path: Path) -> None:
+    from bcl_core.case import load_case
+
+    row = write_case(tmp_path, "internal", 3, 0, compact=True, generation=2)
+    case = load_case(tmp_path / row["case_id"])
+    chosen = case.rows[case.choices["mr"]]
+    assert "T2" in chosen.label and chosen.fit
+    unfit = [r.label for r in case.rows if not r.fit]
+    assert len(unfit) == 2
+    assert any("STIR" in label for label in unfit) and any("T1" in label for label in unfit)

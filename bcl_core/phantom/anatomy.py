@@ -64,7 +64,7 @@ BODY_WEDGE_RATIO: dict[str, tuple[float, float]] = {
     "L5": (1.08, 0.02), "S1": (1.0, 0.0),
 }
 #: Generation 2 wedge ratios are kept inside this range wherever the table is below 1.
-THORACIC_WEDGE_RANGE = (0.90, 0.95)
+THORACIC_WEDGE_RANGE = (0.90, 0.945)
 #: Midsagittal depth of the body model (anterior wall to the concave posterior wall) in units of
 #: its half-depth ``b``: ``b`` at the front plus ``0.8 b - 0.08 b`` behind (posterior_wall_w).
 MIDSAGITTAL_DEPTH_PER_HALF_DEPTH = 1.72

@@ -45,7 +45,7 @@ def sample_artefacts(rng: np.random.Generator, site: SiteProfile, anatomy: Anato
         (``present``, ``k_fraction`` kept), ``mr_ghosting`` (``present``, ``amplitude``),
         ``mr_flow_voids`` (``present``, ``strength``).
     """
-    streaks = []
+    streaks: list[dict[str, Any]] = []
     for v in anatomy.vertebrae:
         for kind, center, axes in v.variants:
             if kind in STREAK_HU and not any(s["level"] == v.level and s["source"] == kind

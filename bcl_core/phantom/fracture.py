@@ -96,7 +96,7 @@ def sample_channels(rng: np.random.Generator, v: Vertebra, count: int, segmental
         ``(start, end, radius)`` segments in the vertebra's local frame.
     """
     a, b = v.half_width, v.half_depth
-    channels = []
+    channels: list[tuple[Point, Point, float]] = []
     seg_radius = 0.5 + segmental_vein_mm / 8.0
     for _ in range(count):
         angle = float(rng.choice([-1.0, 1.0]) * rng.uniform(0.25, 0.9) * np.pi)
@@ -107,9 +107,9 @@ def sample_channels(rng: np.random.Generator, v: Vertebra, count: int, segmental
         inward = -surface[:2] / np.linalg.norm(surface[:2])
         end = surface + np.array([*(inward * rng.uniform(8.0, 13.0)), 0.0])
         start = surface - np.array([*(inward * 1.5), 0.0])
-        channels.append((tuple(float(x) for x in start), tuple(float(x) for x in end),
-                         float(seg_radius)))
-    return tuple(channels)  # type: ignore[return-value]
+        channels.append(((float(start[0]), float(start[1]), float(start[2])),
+                         (float(end[0]), float(end[1]), float(end[2])), float(seg_radius)))
+    return tuple(channels)
 
 
 def sample_fracture_geometry(rng: np.random.Generator, v: Vertebra, features: RiskFeatures,

@@ -12,9 +12,12 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from bcl_core.io import load_volume
 from bcl_core.io.case_folder import read_case_mask, read_case_series, read_truth
 from bcl_core.volume import Volume, resample
 
+#: Extra sagittal MR series a case may hold (folder, panel title).
+EXTRA_SERIES = (("stir", "MRI sagittal STIR (as acquired)"), ("t1", "MRI sagittal T1 (as acquired)"))
 #: Field of view of the reformats around the target, mm (half-widths: left-right, AP, SI).
 REFORMAT_HALF_MM = (95.0, 75.0, 80.0)
 REFORMAT_STEP_MM = 0.5
@@ -74,7 +77,6 @@ def make_montage(case_dir: str | Path, out_png: str | Path) -> Path:
     k, _, _ = mr.nearest_voxel(mr_point)
     mr_slice, mr_mask_slice = mr.array[k].astype(np.float32), mr_mask.array[k]
 
-    fig, axes = plt.subplots(1, 4, figsize=(17, 5.6), facecolor="black")
     panels = [
         ("CT axial (bone window)", axial, (-250.0, 1250.0)),
         ("CT sagittal reformat", sagittal, (-250.0, 1250.0)),
@@ -82,7 +84,17 @@ def make_montage(case_dir: str | Path, out_png: str | Path) -> Path:
         ("MRI sagittal T2 (as acquired)", (mr_slice, mr_mask_slice),
          (0.0, float(np.percentile(mr.array, 99.7)))),
     ]
-    for ax, (title, (image, mask), (low, high)) in zip(axes, panels, strict=True):
+    # Generation 2 cases also hold STIR and T1 series on the T2 grid (same slice, same mask).
+    for folder, title in EXTRA_SERIES:
+        if (case / folder).is_dir():
+            extra = load_volume(case / folder)
+            panels.append((title, (extra.array[k].astype(np.float32), mr_mask_slice),
+                           (0.0, float(np.percentile(extra.array, 99.7)))))
+    rows = 1 if len(panels) == 4 else 2
+    columns = 4 if rows == 1 else 3
+    fig, axes = plt.subplots(rows, columns, figsize=(17, 5.6 * rows if rows == 1 else 12.5),
+                             facecolor="black")
+    for ax, (title, (image, mask), (low, high)) in zip(np.ravel(axes), panels, strict=True):
         # Every panel has square pixels (reformats at REFORMAT_STEP_MM, MR as acquired).
         ax.imshow(image, cmap="gray", vmin=low, vmax=high, interpolation="bilinear")
         if mask.any():
@@ -96,7 +108,7 @@ def make_montage(case_dir: str | Path, out_png: str | Path) -> Path:
         f"{feats['fracture_type']} fracture, height loss {feats['height_loss']:.0%}; "
         f"leakage labels {labels}. Orange: target vertebra mask.",
         color="white", fontsize=11)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0.0, 0.0, 1.0, 1.0 if rows == 1 else 0.96))
     out = Path(out_png)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110, facecolor="black")

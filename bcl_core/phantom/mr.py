@@ -116,44 +116,74 @@ def render_mr(spec: CaseSpec, compact: bool = False, sequence: str = "t2",
     PhantomError
         For a sequence the case's generation does not make.
     """
+    images, mask = render_mr_series(spec, compact, (sequence,))
+    return images[sequence], mask
+
+
+def render_mr_series(spec: CaseSpec, compact: bool = False,
+                     sequences: tuple[str, ...] = ("t2",),
+                     ) -> tuple[dict[str, Volume], Volume]:
+    """Render several sagittal series of one MR session from one painting of the anatomy.
+
+    Parameters
+    ----------
+    spec, compact:
+        As :func:`render_mr`.
+    sequences:
+        Any of ``t2``, ``stir``, ``t1`` (the last two generation 2 only); each gets its own
+        signal table and noise, all share the grid, the partial volume and the artefacts.
+
+    Returns
+    -------
+    images, mask:
+        One uint16 Volume per sequence, and the target mask.
+
+    Raises
+    ------
+    PhantomError
+        For a sequence the case's generation does not make.
+    """
     protocol = spec.site.mr
     gen = spec.generation
-    if sequence not in MR_SEQUENCES or (sequence != "t2" and not gen.extra_mr_series):
-        raise PhantomError(f"generation {gen.number} makes no {sequence!r} series; choose one "
-                           f"of {', '.join(MR_SEQUENCES if gen.extra_mr_series else ('t2',))}.")
+    allowed = MR_SEQUENCES if gen.extra_mr_series else ("t2",)
+    for sequence in sequences:
+        if sequence not in allowed:
+            raise PhantomError(f"generation {gen.number} makes no {sequence!r} series; choose "
+                               f"one of {', '.join(allowed)}.")
     grid = mr_grid(spec, compact)
     densities = [v.density_hu for v in spec.anatomy.vertebrae]
-    lut = mr_lookup(densities, [d.nucleus_signal for d in spec.anatomy.discs], sequence,
-                    relative_oedema=gen.extra_mr_series)
-    hi = grid.shape[::-1]
-    tables: tuple[NDArray[np.float32], ...] = (lut,)
+    nuclei = [d.nucleus_signal for d in spec.anatomy.discs]
+    tables = [mr_lookup(densities, nuclei, sequence, relative_oedema=gen.extra_mr_series)
+              for sequence in sequences]
     if spec.artefacts:
-        is_csf = np.zeros_like(lut)
+        is_csf = np.zeros_like(tables[0])
         is_csf[Tissue.CSF] = 1.0
-        tables = (lut, is_csf)
+        tables.append(is_csf)
+    hi = grid.shape[::-1]
     averages, mask_fraction = average_over_slice(spec, grid, (0, 0, 0), hi, protocol.slice_mm,
-                                                 SUB_SLICES, tables)
-    signal = averages[0]
-    sigma_px = 0.45
-    for axis in (1, 2):
-        ndimage.gaussian_filter1d(signal, sigma_px, axis=axis, output=signal, truncate=3.0)
-    if spec.artefacts:
-        _add_mr_artefacts(signal, averages[1], spec.artefacts,
-                          case_rng(spec.site, spec.seed, spec.index, "artefacts"))
-
+                                                 SUB_SLICES, tuple(tables))
     matrix, offset = grid.index_affine()
     _, y, _ = affine_coords(matrix, offset, (0, 0, 0), hi)
     back_y = spec.anatomy.body_center_xy[1] + spec.anatomy.body_half_axes[1]
     depth = np.maximum(back_y - y, 0.0)
-    signal *= (0.45 + 0.75 * np.exp(-depth / COIL_DEPTH_MM)).astype(np.float32)
-    signal *= np.float32(protocol.gain)
-
-    stream = "mr_noise" if sequence == "t2" else f"{sequence}_noise"
-    rng = case_rng(spec.site, spec.seed, spec.index, stream)
-    sigma = np.float32(protocol.noise * protocol.gain)
-    real = signal + sigma * rng.standard_normal(grid.shape, dtype=np.float32)
-    imaginary = sigma * rng.standard_normal(grid.shape, dtype=np.float32)
-    magnitude = np.sqrt(real * real + imaginary * imaginary)
-    image = np.clip(np.rint(magnitude), 0, MR_MAX).astype(np.uint16)
+    coil = (0.45 + 0.75 * np.exp(-depth / COIL_DEPTH_MM)).astype(np.float32)
+    images = {}
+    for sequence, signal in zip(sequences, averages, strict=False):
+        sigma_px = 0.45
+        for axis in (1, 2):
+            ndimage.gaussian_filter1d(signal, sigma_px, axis=axis, output=signal, truncate=3.0)
+        if spec.artefacts:
+            _add_mr_artefacts(signal, averages[-1], spec.artefacts,
+                              case_rng(spec.site, spec.seed, spec.index, "artefacts"))
+        signal *= coil
+        signal *= np.float32(protocol.gain)
+        stream = "mr_noise" if sequence == "t2" else f"{sequence}_noise"
+        rng = case_rng(spec.site, spec.seed, spec.index, stream)
+        sigma = np.float32(protocol.noise * protocol.gain)
+        real = signal + sigma * rng.standard_normal(grid.shape, dtype=np.float32)
+        imaginary = sigma * rng.standard_normal(grid.shape, dtype=np.float32)
+        magnitude = np.sqrt(real * real + imaginary * imaginary)
+        images[sequence] = grid.volume(np.clip(np.rint(magnitude), 0, MR_MAX).astype(np.uint16),
+                                       "MR")
     mask_out: NDArray[np.uint8] = (mask_fraction >= 0.5).astype(np.uint8)
-    return grid.volume(image, "MR"), grid.volume(mask_out, "SEG")
+    return images, grid.volume(mask_out, "SEG")

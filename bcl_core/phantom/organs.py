@@ -51,10 +51,13 @@ class Organs:
     kidneys: tuple[tuple[Point, Point], ...]
     crura: tuple[tuple[Point, Point], ...]
 
-    def diaphragm_z(self, y: Array) -> Array:
-        """Height of the diaphragm at AP position ``y``: the recess behind, the dome in front."""
+    def diaphragm_z(self, x: Array, y: Array) -> Array:
+        """Height of the diaphragm at ``(x, y)``: the recess behind and at the sides, the
+        domes in front, either side of the midline."""
         front = np.clip((self.spine_xy[1] + 10.0 - y) / 90.0, 0.0, 1.0)
-        return self.recess_z + (self.dome_z - self.recess_z) * front
+        side = np.abs(x - self.spine_xy[0])
+        dome = np.clip(1.0 - ((side - 60.0) / 110.0) ** 2, 0.3, 1.0)
+        return self.recess_z + (self.dome_z - self.recess_z) * front * dome
 
 
 def _level_z(anatomy: Anatomy, level: str, where: float) -> float:
@@ -146,7 +149,7 @@ def paint_organs(anatomy: Anatomy, region_of: Callable[[NDArray[np.float64]], Re
         labels, x, y, z = region
         a, b = anatomy.trunk_half_axes(z)
         cavity = ellipse_inside(x - cx, y - (back_y - b), a - inset, b - inset)
-        above = z > organs.diaphragm_z(y)
+        above = z > organs.diaphragm_z(x, y)
         mediastinum = ellipse_inside(x - tx, y - (ty - 55.0), 42.0, 70.0)
         lung = np.broadcast_to(cavity & above & ~mediastinum, labels.shape)
         labels[lung & replaceable(labels)] = Tissue.LUNG
@@ -158,7 +161,7 @@ def paint_organs(anatomy: Anatomy, region_of: Callable[[NDArray[np.float64]], Re
             continue
         labels, x, y, z = region
         inside = ellipsoid_inside(x - c[0], y - c[1], z - c[2], *axes)
-        below = z <= organs.diaphragm_z(y)
+        below = z <= organs.diaphragm_z(x, y)
         labels[np.broadcast_to(inside & below, labels.shape) & replaceable(labels)] = tissue
     for start, end in organs.crura:
         ends = np.array([start, end])

@@ -146,8 +146,8 @@ def paint_labels(spec: CaseSpec, grid: Grid, lo: Sequence[int], hi: Sequence[int
                 continue
             u, w, h = local(v.center, v.rotation, *box)
             if painter is paint_body:
-                part = paint_body(view(labels, *box), u, w, h, v, n, *fracture,  # type: ignore[arg-type]
-                                  spec.generation)
+                part = paint_body(view(labels, *box), u, w, h, v, n,  # type: ignore[arg-type]
+                                  fracture[0], fracture[1], spec.generation)
             else:
                 part = paint_posterior_elements(view(labels, *box), u, w, h, v, n)  # type: ignore[arg-type]
             if n == target:

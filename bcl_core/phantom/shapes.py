@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 Array = NDArray[np.floating]
 
 
-def ellipse_sdf(x: Array, y: Array, half_x: float, half_y: float) -> Array:
+def ellipse_sdf(x: Array, y: Array, half_x: float | Array, half_y: float | Array) -> Array:
     """Signed distance to an axis-aligned ellipse centred at the origin (first order).
 
     Examples

@@ -140,7 +140,7 @@ def add_normal_anatomy(rng: np.random.Generator, anatomy: Anatomy, features: Ris
 
 def variant_summary(anatomy: Anatomy) -> list[dict[str, Any]]:
     """The variants of a case for ``truth.json``: ``[{"kind", "level"}]`` (discs as ``L1-L2``)."""
-    out = [{"kind": kind, "level": v.level} for v in anatomy.vertebrae
+    out: list[dict[str, Any]] = [{"kind": kind, "level": v.level} for v in anatomy.vertebrae
            for kind, _c, _a in v.variants]
     names = [v.level for v in anatomy.vertebrae]
     out += [{"kind": "disc_vacuum", "level": f"{names[n]}-{names[n + 1]}",

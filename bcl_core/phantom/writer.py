@@ -30,7 +30,7 @@ from bcl_core.io.dicom_write import SyntheticPatient, make_uid, write_series
 from bcl_core.io.nifti import write_nifti
 from bcl_core.phantom.ct import render_ct
 from bcl_core.phantom.generation import DEFAULT_GENERATION
-from bcl_core.phantom.mr import render_mr
+from bcl_core.phantom.mr import render_mr_series
 from bcl_core.phantom.oracle import LEAKAGE_TYPES
 from bcl_core.phantom.spec import CaseSpec, sample_case_spec
 from bcl_core.phantom.variants import variant_summary
@@ -138,9 +138,10 @@ def write_case(out_dir: str | Path, site: str, seed: int, index: int,
     spec = sample_case_spec(site, seed, index, generation)
     case_dir = Path(out_dir) / spec.case_id
     ct, ct_mask = render_ct(spec, compact)
-    mr, mr_mask = render_mr(spec, compact)
-    extra = ({seq: render_mr(spec, compact, sequence=seq)[0] for seq in EXTRA_MR_SERIES}
-             if spec.generation.extra_mr_series else {})
+    sequences = ("t2", *EXTRA_MR_SERIES) if spec.generation.extra_mr_series else ("t2",)
+    mr_images, mr_mask = render_mr_series(spec, compact, sequences)
+    mr = mr_images.pop("t2")
+    extra = mr_images
     patient = SyntheticPatient(**spec.patient)
     try:
         # A rerun replaces, never mixes, a case's slices.
