@@ -17,12 +17,12 @@ from bcl_core.evaluation.analysis import evaluate
 from bcl_core.evaluation.discovery import EVAL_ROOT_ENV, find_prediction_sets
 from bcl_core.evaluation.display import display_tables
 from bcl_core.evaluation.figures_plotly import all_figures
-from bcl_core.evaluation.loading import assemble
+from bcl_core.evaluation.loading import TableSource, assemble
 from bcl_core.evaluation.report import render_html, tables_zip
 from bcl_core.evaluation.scorers import EvaluationResult, EvaluationSettings
 from bcl_core.evaluation.tripod import tripod_rows
 from bcl_core.stats import DEFAULT_RESAMPLES, DEFAULT_SEED
-from bcl_core.stats.mrmc import COVARIANCE_NAMES
+from bcl_core.stats.mrmc import COVARIANCE_NAMES, CovarianceMethod
 
 #: Session-state keys of this page.
 RESULT_KEY = "evaluation_result"
@@ -36,7 +36,7 @@ def _init_state() -> None:
     st.session_state.setdefault(RESULT_KEY, None)
 
 
-def _inputs() -> tuple[object, object, object, str] | None:
+def _inputs() -> tuple[TableSource, TableSource, TableSource | None, str] | None:
     """The chosen (predictions, labels, reads, label) sources, or None while incomplete."""
     sets = find_prediction_sets()
     options = [SOURCE_SET, SOURCE_UPLOAD] if sets else [SOURCE_UPLOAD]
@@ -112,8 +112,9 @@ def render() -> None:
     with st.expander("Settings"):
         n_resamples = st.number_input("Bootstrap resamples", 100, 10000, DEFAULT_RESAMPLES, step=100)
         seed = st.number_input("Seed", 0, 2**31 - 1, DEFAULT_SEED)
+        covariance_options: list[CovarianceMethod] = list(COVARIANCE_NAMES)
         covariance = st.selectbox("AUROC covariance for the reader analysis (Obuchowski-Rockette)",
-                                  list(COVARIANCE_NAMES), format_func=COVARIANCE_NAMES.get)
+                                  covariance_options, format_func=COVARIANCE_NAMES.__getitem__)
     if chosen is not None and st.button("Evaluate", type="primary"):
         predictions, labels, reads, label = chosen
         try:

@@ -9,6 +9,7 @@ HTML or markdown.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
@@ -48,7 +49,7 @@ from pages.components import study_session as session  # noqa: E402
 from pages.components.frame import require_frame  # noqa: E402
 
 
-def _table(rows: list[object]) -> None:
+def _table(rows: Sequence[object]) -> None:
     if not rows:
         st.caption("Nothing yet.")
         return
