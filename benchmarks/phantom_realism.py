@@ -152,7 +152,7 @@ def _population(args: argparse.Namespace, out: dict[str, Any], gen1: dict[str, A
 
 
 def _surroundings_gas(args: argparse.Namespace, out: dict[str, Any]) -> None:
-    from bcl_core.phantom.ct import _trunk_slab_labels
+    from bcl_core.phantom.ct import trunk_slab_labels
     from bcl_core.phantom.grid import affine_coords
     from bcl_core.phantom.trunk import paint_trunk
 
@@ -162,7 +162,7 @@ def _surroundings_gas(args: argparse.Namespace, out: dict[str, Any]) -> None:
         grid = ct_grid(spec, compact=False)
         nj, ni = grid.shape[1:]
         for k0 in range(0, grid.shape[0], 40):
-            slab = _trunk_slab_labels(spec, grid, k0, k0 + 1)
+            slab = trunk_slab_labels(spec, grid, k0, k0 + 1)
             matrix, offset = grid.index_affine()
             x, y, z = affine_coords(matrix, offset, (0, 0, k0), (ni, nj, k0 + 1))
             trunk = np.empty_like(slab)

@@ -38,8 +38,8 @@ def register(subparsers: Any) -> None:
         "synth",
         help=command_help("synth"),
         description="Write synthetic thoracolumbar CT + sagittal T2 MRI cases of one site with "
-        "an acute compression fracture, masks, truth.json and labels.csv. Synthetic data only: "
-        "no real patient.",
+        "an acute compression fracture, masks, truth.json and labels.csv (generation 2 adds "
+        "sagittal STIR and T1 series in stir/ and t1/). Synthetic data only: no real patient.",
     )
     parser.add_argument("--out", required=True, help="output folder (created if missing)")
     parser.add_argument("--cases", required=True, type=_int_at_least(1), help="number of cases")

@@ -9,7 +9,7 @@ written in these local coordinates (see :mod:`bcl_core.phantom.vertebra`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
@@ -18,6 +18,9 @@ from bcl_core.errors import PhantomError
 from bcl_core.phantom.features import RiskFeatures
 from bcl_core.phantom.generation import DEFAULT_GENERATION, GENERATIONS, Generation
 from bcl_core.phantom.ribs import Rib
+
+if TYPE_CHECKING:
+    from bcl_core.phantom.organs import Organs
 
 #: Levels the generator models, top to bottom.
 LEVEL_NAMES: tuple[str, ...] = ("T5", "T6", "T7", "T8", "T9", "T10", "T11", "T12", "L1", "L2",
@@ -215,7 +218,7 @@ class Anatomy:
     blobs: tuple[tuple[float, float, float, float, float, float, str], ...] = ()
     ribs: tuple[Rib, ...] = ()
     trunk_wave: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 0.0)
-    organs: Any = None
+    organs: Organs | None = None
 
     def trunk_half_axes(self, z: NDArray[np.floating] | float,
                         ) -> tuple[NDArray[np.floating] | float, NDArray[np.floating] | float]:

@@ -123,10 +123,25 @@ def _paint_trunk_extras_hu(slab: NDArray[np.float32], k0: int, spec: CaseSpec, g
                float(lut[Tissue.CORTEX]))
 
 
-def _trunk_slab_labels(spec: CaseSpec, grid: Grid, k0: int, k1: int) -> NDArray[np.uint8]:
+def trunk_slab_labels(spec: CaseSpec, grid: Grid, k0: int, k1: int) -> NDArray[np.uint8]:
     """Trunk, organs, bowel gas / fat pockets and ribs of slices ``k0:k1`` as tissue labels.
 
-    Generation 2: the trunk varies along ``z``, and gas is painted over soft tissue only.
+    Generation 2 (cases with organs): the trunk varies along ``z``, and gas is painted over soft
+    tissue only.
+
+    Parameters
+    ----------
+    spec:
+        The case.
+    grid:
+        Its CT grid.
+    k0, k1:
+        The slices (``k1`` exclusive).
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8 labels shaped ``(k1 - k0, rows, columns)``.
     """
     matrix, offset = grid.index_affine()
     nj, ni = grid.shape[1:]
@@ -257,7 +272,7 @@ def render_ct(spec: CaseSpec, compact: bool = False, noise: bool = True,
             slab[...] = trunk_hu
             _paint_trunk_extras_hu(slab, k0, spec, grid, lut)
         else:
-            slab[...] = lut[_trunk_slab_labels(spec, grid, k0, k1)]
+            slab[...] = lut[trunk_slab_labels(spec, grid, k0, k1)]
             _blur(slab, (0.0, psf_px, psf_px))
         slab[:, lo[1]:hi[1], lo[0]:hi[0]] = region_hu[k0:k1]
         if spec.artefacts:

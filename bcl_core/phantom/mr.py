@@ -99,9 +99,9 @@ def render_mr(spec: CaseSpec, compact: bool = False, sequence: str = "t2",
     Parameters
     ----------
     spec:
-        The case.
+        The case (its MR frame of reference, site protocol and generation).
     compact:
-        Small field of view (training sets).
+        Fewer rows, columns and slices at 1.4 times the pixel size (training sets).
     sequence:
         ``t2`` (every generation); ``stir`` or ``t1`` (generation 2's extra series, on the same
         grid, each with its own noise).

@@ -82,25 +82,21 @@ MR_T2: dict[Tissue, float] = {
     Tissue.MODIC1: 0.75, Tissue.MODIC2: 0.7, Tissue.CEMENT: 0.02, Tissue.METAL: 0.0,
     Tissue.DISC_GAS: 0.0, Tissue.LUNG: 0.02, Tissue.LIVER: 0.2, Tissue.KIDNEY: 0.55,
 }
-#: Generation 2: STIR (fat suppressed; CSF = 1) and T1 (fat = 1) signal of the fixed tissues.
-MR_STIR: dict[Tissue, float] = {
-    Tissue.AIR: 0.0, Tissue.FAT: 0.06, Tissue.SKIN: 0.2, Tissue.MUSCLE: 0.12, Tissue.SOFT: 0.25,
-    Tissue.BLOOD: 0.03, Tissue.VEIN: 0.45, Tissue.CSF: 1.0, Tissue.CORD: 0.35,
-    Tissue.EPIDURAL_FAT: 0.06, Tissue.ANNULUS: 0.08, Tissue.CORTEX: 0.02, Tissue.CLEFT: 0.95,
-    Tissue.IMPACTION: 0.1, Tissue.FRACTURE_GAP: 0.6, Tissue.LIGAMENT: 0.06,
-    Tissue.RIB_MARROW: 0.12, Tissue.CLEFT_GAS: 0.95, Tissue.HAEMANGIOMA: 0.5,
-    Tissue.MODIC1: 0.5, Tissue.MODIC2: 0.08, Tissue.CEMENT: 0.02, Tissue.LUNG: 0.02,
-    Tissue.LIVER: 0.15, Tissue.KIDNEY: 0.5,
+#: Generation 2: (STIR, T1) signal of the fixed tissues; STIR is fat suppressed (CSF = 1), T1
+#: has fat = 1. Tissues left out read 0 (air, table, gas, metal).
+_STIR_T1: dict[Tissue, tuple[float, float]] = {
+    Tissue.FAT: (0.06, 1.0), Tissue.SKIN: (0.2, 0.5), Tissue.MUSCLE: (0.12, 0.38),
+    Tissue.SOFT: (0.25, 0.45), Tissue.BLOOD: (0.03, 0.05), Tissue.VEIN: (0.45, 0.3),
+    Tissue.CSF: (1.0, 0.12), Tissue.CORD: (0.35, 0.45), Tissue.EPIDURAL_FAT: (0.06, 0.95),
+    Tissue.ANNULUS: (0.08, 0.3), Tissue.CORTEX: (0.02, 0.02), Tissue.CLEFT: (0.95, 0.15),
+    Tissue.IMPACTION: (0.1, 0.1), Tissue.FRACTURE_GAP: (0.6, 0.3), Tissue.LIGAMENT: (0.06, 0.2),
+    Tissue.RIB_MARROW: (0.12, 0.75), Tissue.CLEFT_GAS: (0.95, 0.15),
+    Tissue.HAEMANGIOMA: (0.5, 0.9), Tissue.MODIC1: (0.5, 0.3), Tissue.MODIC2: (0.08, 0.95),
+    Tissue.CEMENT: (0.02, 0.02), Tissue.LUNG: (0.02, 0.02), Tissue.LIVER: (0.15, 0.55),
+    Tissue.KIDNEY: (0.5, 0.35),
 }
-MR_T1: dict[Tissue, float] = {
-    Tissue.AIR: 0.0, Tissue.FAT: 1.0, Tissue.SKIN: 0.5, Tissue.MUSCLE: 0.38, Tissue.SOFT: 0.45,
-    Tissue.BLOOD: 0.05, Tissue.VEIN: 0.3, Tissue.CSF: 0.12, Tissue.CORD: 0.45,
-    Tissue.EPIDURAL_FAT: 0.95, Tissue.ANNULUS: 0.3, Tissue.CORTEX: 0.02, Tissue.CLEFT: 0.15,
-    Tissue.IMPACTION: 0.1, Tissue.FRACTURE_GAP: 0.3, Tissue.LIGAMENT: 0.2,
-    Tissue.RIB_MARROW: 0.75, Tissue.CLEFT_GAS: 0.15, Tissue.HAEMANGIOMA: 0.9,
-    Tissue.MODIC1: 0.3, Tissue.MODIC2: 0.95, Tissue.CEMENT: 0.02, Tissue.LUNG: 0.02,
-    Tissue.LIVER: 0.55, Tissue.KIDNEY: 0.35,
-}
+MR_STIR: dict[Tissue, float] = {tissue: stir for tissue, (stir, _t1) in _STIR_T1.items()}
+MR_T1: dict[Tissue, float] = {tissue: t1 for tissue, (_stir, t1) in _STIR_T1.items()}
 #: Generation 2: oedema signal as a multiple of the patient's normal marrow, per sequence
 #: (plain T2 only slightly brighter; STIR several times brighter; T1 darker).
 OEDEMA_TO_MARROW: dict[str, float] = {"t2": 1.15, "stir": 3.5, "t1": 0.45}
