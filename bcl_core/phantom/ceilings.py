@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from bcl_core.errors import PhantomError
 from bcl_core.phantom.features import BONE_DENSITY_MEAN_HU, RiskFeatures
@@ -58,5 +59,7 @@ def hidden_logits(features: RiskFeatures, hidden: Sequence[str]) -> dict[str, fl
     True
     """
     check_hideable(hidden)
-    replaced = dataclasses.replace(features, **{name: HIDEABLE[name] for name in hidden})
+    # Only float fields are hideable (check_hideable), so the constants fit their fields.
+    constants: dict[str, Any] = {name: HIDEABLE[name] for name in hidden}
+    replaced = dataclasses.replace(features, **constants)
     return oracle_logits(replaced)

@@ -31,7 +31,7 @@ def _reformat(volume: Volume, center: NDArray[np.float64], axis_i: NDArray[np.fl
     normal = np.cross(axis_i, axis_j)
     direction = np.stack([axis_i, axis_j, normal], axis=1)
     origin = center - axis_i * half_i - axis_j * half_j
-    plane = resample(volume, (n_i, n_j, 1), (REFORMAT_STEP_MM,) * 3, origin, direction,
+    plane = resample(volume, (n_i, n_j, 1), (REFORMAT_STEP_MM,) * 3, tuple(origin), direction,
                      order=order, fill_value=float(volume.array.min()))
     return np.asarray(plane.array[0], dtype=np.float32)
 

@@ -8,6 +8,7 @@ Each vertebra and disc is evaluated only inside its own index box.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -25,6 +26,8 @@ from bcl_core.phantom.vertebra import (
     paint_posterior_elements,
     posterior_box,
 )
+
+ScalarT = TypeVar("ScalarT", bound=np.generic)
 
 #: Local box (u, w, h offsets, mm) that holds a vertebra with its processes.
 LATERAL_REACH_MM = 56.0
@@ -83,7 +86,7 @@ def paint_labels(spec: CaseSpec, grid: Grid, lo: Sequence[int], hi: Sequence[int
         paint_trunk(labels, x, y, spec.anatomy, z)
     mask = np.zeros(shape, dtype=bool)
 
-    def view(array: NDArray[np.generic], blo: list[int], bhi: list[int]) -> NDArray[np.generic]:
+    def view(array: NDArray[ScalarT], blo: list[int], bhi: list[int]) -> NDArray[ScalarT]:
         """The part of a box-shaped (or broadcast) array inside a sub-box."""
         index = []
         for axis, a in ((0, 2), (1, 1), (2, 0)):
@@ -97,15 +100,14 @@ def paint_labels(spec: CaseSpec, grid: Grid, lo: Sequence[int], hi: Sequence[int
         box = _clip_box(grid.index_box(corners), lo, hi)
         if box is None:
             return None
-        return (view(labels, *box), view(x, *box), view(y, *box),  # type: ignore[return-value]
-                view(z, *box))
+        return (view(labels, *box), view(x, *box), view(y, *box), view(z, *box))
 
     paint_organs(spec.anatomy, region_of)
     for blob in spec.anatomy.blobs:
         box = _clip_box(grid.index_box(blob_corners(spec.anatomy, blob)), lo, hi)
         if box is not None:
-            paint_blob(view(labels, *box), view(x, *box), view(y, *box),  # type: ignore[arg-type]
-                       view(z, *box), spec.anatomy, blob)
+            paint_blob(view(labels, *box), view(x, *box), view(y, *box), view(z, *box),
+                       spec.anatomy, blob)
 
     z_values = np.asarray(z)
     paint_ribs(spec.anatomy.ribs, (float(z_values.min()) - 1.0, float(z_values.max()) + 1.0),
@@ -113,7 +115,7 @@ def paint_labels(spec: CaseSpec, grid: Grid, lo: Sequence[int], hi: Sequence[int
 
     spine = _clip_box(grid.index_box(spine_region_corners(spec), margin=2), lo, hi)
     if spine is not None:
-        paint_spinal_column(view(labels, *spine), view(x, *spine), view(y, *spine),  # type: ignore[arg-type]
+        paint_spinal_column(view(labels, *spine), view(x, *spine), view(y, *spine),
                             view(z, *spine), spec.anatomy)
 
     def local(center: Sequence[float], rotation: NDArray[np.float64], blo: list[int],
