@@ -114,23 +114,31 @@ def mount_viewer_library() -> None:
         _library(key=LIBRARY_KEY, height=0)
 
 
+def _cached(key: str, role: str, source: object, build: Any) -> Any:
+    """``build()`` once per viewer, role and source object in this session (then reused)."""
+    cache: dict[tuple[str, str], tuple[object, Any]] = st.session_state.setdefault(
+        PAYLOADS_STATE, {})
+    hit = cache.get((key, role))
+    if hit is not None and hit[0] is source:
+        return hit[1]
+    value = build()
+    cache[(key, role)] = (source, value)
+    return value
+
+
 def _payload(key: str, role: str, source: object, build: Any) -> tuple[str, bytes]:
     """The payload of ``source`` for one viewer role, built once per object and session.
 
     The token names the payload in the browser: random per session (so nothing about the
     patient or the server's files is in it), stable while the object is on screen.
     """
-    cache: dict[tuple[str, str], tuple[object, str, bytes]] = st.session_state.setdefault(
-        PAYLOADS_STATE, {})
-    hit = cache.get((key, role))
-    if hit is not None and hit[0] is source:
-        return hit[1], hit[2]
-    token = secrets.token_hex(8)
-    items: Mapping[str, bytes] = build(token)
-    payload = pack_payload(items)
-    cache[(key, role)] = (source, token, payload)
-    logger.debug("viewer payload %s/%s: %d bytes", key, role, len(payload))
-    return token, payload
+    def make() -> tuple[str, bytes]:
+        token = secrets.token_hex(8)
+        payload = pack_payload(build(token))
+        logger.debug("viewer payload %s/%s: %d bytes", key, role, len(payload))
+        return token, payload
+
+    return _cached(key, role, source, make)  # type: ignore[no-any-return]
 
 
 def forget_payloads(prefix: str = "") -> None:
@@ -138,12 +146,6 @@ def forget_payloads(prefix: str = "") -> None:
     cache = st.session_state.get(PAYLOADS_STATE, {})
     for entry in [k for k in cache if k[0].startswith(prefix)]:
         del cache[entry]
-
-
-def payload_bytes(key: str) -> int:
-    """Bytes of the payloads this session holds for one viewer (reported by the benchmark)."""
-    cache = st.session_state.get(PAYLOADS_STATE, {})
-    return sum(len(v[2]) for k, v in cache.items() if k[0] == key)
 
 
 def _ras(point_mm: ArrayLike | None) -> list[float] | None:
@@ -245,7 +247,7 @@ def browser_viewer(
     inverse = np.linalg.inv(ras_affine(volume))
     data = {
         "volume": {"id": base_token, "modality": volume.modality},
-        "presets": window_presets(volume),
+        "presets": _cached(key, "presets", volume, lambda: window_presets(volume)),
         "plane": preferred,
         "planes": list(planes),
         "slice_axes": _slice_axes(volume, planes),

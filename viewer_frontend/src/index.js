@@ -89,7 +89,10 @@ function toFloat32(buffer, meta) {
   const Kind = { uint8: Uint8Array, int16: Int16Array, uint16: Uint16Array, int32: Int32Array, float32: Float32Array }[meta.dtype];
   if (!Kind) throw new Error(`unsupported voxel type ${meta.dtype}`);
   const values = new Kind(buffer);
-  return values instanceof Float32Array ? values : Float32Array.from(values);
+  if (values instanceof Float32Array) return values;
+  const out = new Float32Array(values.length);
+  for (let i = 0; i < values.length; i += 1) out[i] = values[i];  // faster than .from()
+  return out;
 }
 
 class Viewer {
