@@ -6,8 +6,10 @@ Usage (figures quoted in docs/app.md came from exactly this)::
     python benchmarks/bench_consult_flow.py --toy      # the toy test models (no trained ones)
 
 Starts ``streamlit run app.py``, opens it in headless Debian chromium, and times each step from
-the click to the page's script having finished: load the demo case, mark both points (the demo's
-"mark it for me": segmentation and outline), predict, switch the heat map to Type IV.
+the click to the page's script having finished: load the demo case (and both browser viewers
+drawn), mark both points (the demo's "mark it for me": segmentation and outline), predict, switch
+the heat map to Type IV (and both viewers drawing it). Chromium gets WebGL 2 through SwiftShader
+(``tests/browser_support.py``); benchmarks/bench_browser_viewer.py times the viewer itself.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
+sys.path.insert(0, str(ROOT / "tests"))
+
+from browser_support import launch, wait_viewers  # noqa: E402
 
 
 def _free_port() -> int:
@@ -48,7 +52,6 @@ def main() -> int:
     env = {**os.environ, "BCL_ORT_PROVIDER": os.environ.get("BCL_ORT_PROVIDER", "cpu")}
     env.pop("BCL_DEMO_CASE", None)
     if args.toy:
-        sys.path.insert(0, str(ROOT / "tests"))
         from model_fixtures import write_toy_models
 
         env["BCL_MODEL_DIR"] = str(write_toy_models(tempfile.mkdtemp(prefix="bcl-toy-")))
@@ -72,8 +75,7 @@ def main() -> int:
             except OSError:
                 time.sleep(0.2)
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                                 args=["--no-sandbox"])
+            browser = launch(playwright)
             page = browser.new_page(viewport={"width": 1600, "height": 1400})
             page.goto(url)
             _idle(page)
@@ -83,13 +85,21 @@ def main() -> int:
                 "mark both points": lambda: page.get_by_role(
                     "button", name="Demo only: mark the target vertebra for me"),
                 "predict": lambda: page.get_by_role("button", name="Predict leakage risk"),
-                "heat map Type IV": lambda: page.get_by_text("Type IV: spinal canal").first,
+                "heat map Type IV": lambda: page.locator("[data-testid=stRadio]").filter(
+                    has_text="Heat map on the images").get_by_text("Type IV: spinal canal"),
             }
             for name, target in actions.items():
                 element = target()
                 started = time.perf_counter()
                 element.click()
                 _idle(page)
+                if name == "load demo case":
+                    wait_viewers(page, 2, timeout_ms=300_000)
+                if name == "heat map Type IV":
+                    page.wait_for_function(
+                        "() => window.__bclViewer.viewers().every(v => "
+                        "(v.root.getAttribute('data-bclv-heat') || '').endsWith('-type4'))",
+                        timeout=120_000)
                 if name == "mark both points":
                     page.get_by_text("Vertebra outlined").nth(1).wait_for(timeout=300_000)
                 if name == "predict":
