@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 from streamlit.testing.v1 import AppTest
-from test_study_support import FAST_HASHER, PASSWORD, build_world, write_case
+from test_study_support import FAST_HASHER, PASSWORD, PLANTED, build_world, write_case
 
 from bcl_core import SYNTHETIC_NOTICE
 from bcl_core.study import StudyDatabase, create_study
@@ -157,6 +157,23 @@ def test_viewers_open_at_the_target_with_the_marker(study_world):
     assert ct["show_marker"] and mr["show_marker"] and not ct["clickable"]
     assert [p["name"] for p in ct["presets"]] == ["bone", "soft tissue", "auto"]
     assert [p["name"] for p in mr["presets"]] == ["auto"]  # no CT preset on the MRI
+
+
+def test_only_voxels_and_geometry_reach_the_browser(study_world):
+    """The cases carry planted identifiers in their DICOM headers: none reaches the viewer."""
+    from bcl_core.viewer_data import unpack_payload
+
+    app = _app(READER_PAGE)
+    _login(app, "reader")
+    sent = [e.proto for e in app.get("bidi_component")
+            if e.proto.component_name in ("bcl_viewer_store", "bcl_viewer_view")]
+    blobs = [blob for p in sent if p.bytes for blob in unpack_payload(p.bytes).values()]
+    texts = [p.json for p in sent if p.json]
+    assert len(blobs) == 4 and len(texts) == 2  # grid + voxels per series; two viewers
+    for value in PLANTED.values():
+        needle = str(value).encode()
+        assert not any(needle in blob for blob in blobs)
+        assert not any(str(value) in text for text in texts)
 
 
 def test_without_webgl_the_static_viewer_opens_at_the_target(study_world):
