@@ -138,9 +138,9 @@ def main() -> int:
         env["BCL_MODEL_DIR"] = str(write_toy_models(tempfile.mkdtemp(prefix="bcl-toy-")))
     from playwright.sync_api import sync_playwright
 
-    from bcl_core.demo_case import demo_case_dir, demo_points
+    from bcl_core.clinic.demo_case import demo_case_dir, demo_points
+    from bcl_core.clinic.viewer_data import LPS_TO_RAS
     from bcl_core.io import load_volume
-    from bcl_core.viewer_data import LPS_TO_RAS
 
     case = Path(demo_case_dir())  # made once, outside the timing
     points = demo_points(case)
@@ -217,7 +217,7 @@ def main() -> int:
 
 def _screenshots(page: Any, mr: Any, points: dict[str, Any], folder: Path) -> None:
     """Mark the MRI too, predict, and save the two documentation screenshots."""
-    from bcl_core.viewer_data import LPS_TO_RAS
+    from bcl_core.clinic.viewer_data import LPS_TO_RAS
 
     folder.mkdir(parents=True, exist_ok=True)
     scroll_to_slice(page, 1, mr.nearest_voxel(points["mr"])[0])

@@ -57,7 +57,7 @@ def main() -> int:
         env["BCL_MODEL_DIR"] = str(write_toy_models(tempfile.mkdtemp(prefix="bcl-toy-")))
     from playwright.sync_api import sync_playwright
 
-    from bcl_core.phantom.demo import demo_case_dir
+    from bcl_core.clinic.demo_case import demo_case_dir
 
     demo_case_dir()  # made once, outside the timing
     port = _free_port()

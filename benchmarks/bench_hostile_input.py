@@ -10,7 +10,7 @@ Each input is small on disk and claims to be huge (issue 16):
   its 8 x 8 pixels.
 
 Every input is run in a fresh process through ``bcl inspect`` and through the upload path of
-the app (:func:`bcl_core.consult.load_case` on the uploaded bytes, as the Consult page calls it),
+the app (:func:`bcl_core.clinic.consult.load_case` on the uploaded bytes, as the Consult page calls it),
 with the largest file it may write capped at 16 MiB (``RLIMIT_FSIZE``): a run that tries to
 extract the archive to disk fails there (Python ignores ``SIGXFSZ``, so the write raises
 ``EFBIG`` and the zip is reported damaged) instead of filling the disk. The peak resident memory
@@ -198,7 +198,7 @@ def app_load(path: Path) -> int:
     Prints ``loaded: ...`` with the missing-series message when the case loaded (refused
     series are simply not picked), or ``refused: <message>`` when loading failed.
     """
-    from bcl_core.consult import load_case, user_message
+    from bcl_core.clinic.consult import load_case, user_message
 
     try:
         case = load_case([(path.name, path.read_bytes())])

@@ -46,10 +46,10 @@ def _untrained_model_dir() -> Path:
 
     import numpy as np
 
-    from bcl_core.inference import default_model_dir, sha256_file
     from bcl_core.leakage import HEAD_NAMES
     from bcl_core.nets.fusion import FusionNet
-    from bcl_core.sidecar import write_sidecar
+    from bcl_core.predict.runtime import default_model_dir, sha256_file
+    from bcl_core.predict.sidecar import write_sidecar
     from bcl_core.train.fusion import export_fusion_onnx
     from bcl_core.train.fusion_inputs import FUSION_INPUT_SETTINGS
 
@@ -79,9 +79,9 @@ def main() -> int:
     if args.untrained_fusion:
         os.environ["BCL_MODEL_DIR"] = str(_untrained_model_dir())
 
-    from bcl_core.case import load_case
     from bcl_core.io.case_folder import read_truth
-    from bcl_core.pipeline import PipelineModels, predict_case
+    from bcl_core.predict.case import load_case
+    from bcl_core.predict.pipeline import PipelineModels, predict_case
 
     case_dir = _case(args.case)
     truth = read_truth(case_dir)

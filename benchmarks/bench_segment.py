@@ -25,9 +25,9 @@ import numpy as np
 
 os.environ.setdefault("BCL_ORT_PROVIDER", "cpu")
 
-from bcl_core.inference import load_model  # noqa: E402
-from bcl_core.preprocess import extract_patch, model_input  # noqa: E402
-from bcl_core.segment import segment_vertebra  # noqa: E402
+from bcl_core.predict.preprocess import extract_patch, model_input  # noqa: E402
+from bcl_core.predict.runtime import load_model  # noqa: E402
+from bcl_core.predict.segment import segment_vertebra  # noqa: E402
 from bcl_core.train.cases import case_dirs, load_seg_case  # noqa: E402
 
 

@@ -6,7 +6,7 @@ Usage (figures quoted in docs/app.md came from exactly this)::
     python benchmarks/bench_viewer.py --case DIR      # any case folder with ct/
     python benchmarks/bench_viewer.py --skip-start    # render timings only
 
-Render: the CT is loaded first (not timed); then :func:`bcl_core.viewer.render_slice` is timed
+Render: the CT is loaded first (not timed); then :func:`bcl_core.clinic.viewer.render_slice` is timed
 on 100 consecutive slices per plane, plain and with every overlay the consult page draws (the
 vertebra outline from a full-size mask, a Grad-CAM block, the marked point), plus the PNG
 encoding the click component does before sending the image. Budget: 150 ms per slice.
@@ -33,9 +33,9 @@ import numpy as np
 
 os.environ.setdefault("BCL_ORT_PROVIDER", "cpu")
 
-from bcl_core.demo_case import demo_case_dir  # noqa: E402
+from bcl_core.clinic.demo_case import demo_case_dir  # noqa: E402
+from bcl_core.clinic.viewer import render_slice, slice_geometry  # noqa: E402
 from bcl_core.io import load_volume  # noqa: E402
-from bcl_core.viewer import render_slice, slice_geometry  # noqa: E402
 from bcl_core.volume import Volume  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -27,8 +27,8 @@ import numpy as np
 from tqdm import tqdm
 
 from bcl_core.errors import SegmentationError
-from bcl_core.inference import OnnxModel, load_model
-from bcl_core.segment import dice_score, segment_vertebra
+from bcl_core.predict.runtime import OnnxModel, load_model
+from bcl_core.predict.segment import dice_score, segment_vertebra
 from bcl_core.train.cases import case_dirs, load_seg_case
 
 

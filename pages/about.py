@@ -1,7 +1,7 @@
 """About page: what the tool does, the model card, the installed models.
 
-UI only; the card is read by ``bcl_core.card_summary``, the models' state by
-``bcl_core.app_status``. Script page for ``st.Page("pages/about.py")``.
+UI only; the card is read by ``bcl_core.clinic.card_summary``, the models' state by
+``bcl_core.clinic.model_status``. Script page for ``st.Page("pages/about.py")``.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import streamlit as st
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for `pages.components`
 
 from bcl_core import SYNTHETIC_NOTICE, __version__  # noqa: E402
-from bcl_core.app_status import REQUIRED_MODELS  # noqa: E402
-from bcl_core.card_summary import MODEL_CARD_FILE, card_summary, load_model_card  # noqa: E402
+from bcl_core.clinic.card_summary import MODEL_CARD_FILE, card_summary, load_model_card  # noqa: E402
+from bcl_core.clinic.model_status import REQUIRED_MODELS  # noqa: E402
 from bcl_core.leakage import LEAKAGE_TYPES, TYPE_LABELS  # noqa: E402
 from pages.components.frame import require_frame  # noqa: E402
 from pages.components.models import status  # noqa: E402

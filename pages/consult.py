@@ -1,7 +1,7 @@
 """Consult page: load a case, scroll it, mark the vertebra, predict, explain, export.
 
-UI only: loading, series choice, marking, prediction and reports are in ``bcl_core.consult``,
-``bcl_core.report`` and ``bcl_core.pipeline``. Script page for ``st.Page("pages/consult.py")``.
+UI only: loading, series choice, marking, prediction and reports are in ``bcl_core.clinic.consult``,
+``bcl_core.clinic.report`` and ``bcl_core.predict.pipeline``. Script page for ``st.Page("pages/consult.py")``.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from streamlit.errors import StreamlitAPIException
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for `pages.components`
 
 from bcl_core import SYNTHETIC_NOTICE  # noqa: E402
-from bcl_core.card_summary import card_summary, load_model_card  # noqa: E402
-from bcl_core.consult import (  # noqa: E402
+from bcl_core.clinic.card_summary import card_summary, load_model_card  # noqa: E402
+from bcl_core.clinic.consult import (  # noqa: E402
     ROLE_NAMES,
     ROLES,
     STAGE_LABELS,
@@ -32,7 +32,7 @@ from bcl_core.consult import (  # noqa: E402
     slice_positions,
     user_message,
 )
-from bcl_core.demo_case import demo_case_dir, demo_points  # noqa: E402
+from bcl_core.clinic.demo_case import demo_case_dir, demo_points  # noqa: E402
 from bcl_core.errors import BCLError  # noqa: E402
 from bcl_core.leakage import LEAKAGE_TYPES, TYPE_LABELS  # noqa: E402
 from pages.components import consult_state as keys  # noqa: E402
@@ -305,7 +305,7 @@ def _results(consult: ConsultCase) -> None:
         return
     import pandas as pd
 
-    from bcl_core.report import probabilities_table
+    from bcl_core.clinic.report import probabilities_table
     from pages.components.results_chart import probability_chart
 
     st.subheader("4. Model estimate per leakage type")
@@ -351,7 +351,7 @@ def _report_bytes(consult: ConsultCase, kind: str) -> bytes:
     cached = st.session_state[keys.REPORTS].get(kind)
     if cached and cached[0] == token:
         return cached[1]
-    from bcl_core.report import report_json, report_pdf
+    from bcl_core.clinic.report import report_json, report_pdf
 
     card = card_summary(load_model_card())
     if kind == "pdf":

@@ -1,6 +1,6 @@
 """Patient view: plain words, the four leakage places, the risk as icon arrays, a handout.
 
-UI only; the words and pictures come from ``bcl_core.patient_view``. It shows the current
+UI only; the words and pictures come from ``bcl_core.clinic.patient_view``. It shows the current
 session's consult result (run a prediction on the Consult page first).
 Script page for ``st.Page("pages/patient_view.py")``.
 """
@@ -15,8 +15,7 @@ import streamlit as st
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for `pages.components`
 
 from bcl_core import SYNTHETIC_NOTICE  # noqa: E402
-from bcl_core.leakage import LEAKAGE_TYPES  # noqa: E402
-from bcl_core.patient_view import (  # noqa: E402
+from bcl_core.clinic.patient_view import (  # noqa: E402
     ESTIMATE_NOTE,
     EXPLANATIONS,
     TYPE_COLOURS,
@@ -27,6 +26,7 @@ from bcl_core.patient_view import (  # noqa: E402
     icon_array,
     leakage_diagram,
 )
+from bcl_core.leakage import LEAKAGE_TYPES  # noqa: E402
 from pages.components import consult_state as keys  # noqa: E402
 from pages.components.frame import require_frame  # noqa: E402
 

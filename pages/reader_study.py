@@ -7,6 +7,7 @@ Script page for ``st.Page("pages/reader_study.py")``.
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +16,7 @@ import streamlit as st
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for `pages.components`
 
 from bcl_core import SYNTHETIC_NOTICE  # noqa: E402
+from bcl_core.clinic.viewer import ViewPlane  # noqa: E402
 from bcl_core.errors import BCLError  # noqa: E402
 from bcl_core.study import (  # noqa: E402
     adjudicate,
@@ -27,6 +29,7 @@ from bcl_core.study import (  # noqa: E402
 from bcl_core.study.constants import LEAK_TYPES, Role  # noqa: E402
 from bcl_core.study.models import utcnow  # noqa: E402
 from bcl_core.study.views import CaseToRead  # noqa: E402
+from bcl_core.volume import Volume  # noqa: E402
 from pages.components import study_session as session  # noqa: E402
 from pages.components.browser_viewer import (  # noqa: E402
     browser_viewer,
@@ -48,17 +51,19 @@ YES_NO = ("No", "Yes")
 #: Session-state key of answers waiting for confirmation: (case_id, calls, confidences, comment).
 PENDING_READ = "study_pending_read"
 #: Planes offered per series (the acquisition plane opens first).
-PLANES = ("axial", "sagittal", "coronal")
+PLANES: tuple[ViewPlane, ...] = ("axial", "sagittal", "coronal")
+#: Answers of one case: calls and confidences per type, and the comment.
+Answers = tuple[dict[str, int | None], dict[str, int | None], str]
 
 
-def _volumes(case: CaseToRead) -> dict[str, object]:
+def _volumes(case: CaseToRead) -> dict[str, Volume]:
     """The case's series, loaded once per case and kept for this session only."""
     cached = st.session_state[session.VOLUMES]
     if cached is not None and cached[0] == case.case_id:
         return cached[1]
     from bcl_core.io import load_volume
 
-    volumes: dict[str, object] = {}
+    volumes: dict[str, Volume] = {}
     for name, folder in case.series_dirs.items():
         try:
             volumes[name] = load_volume(folder)
@@ -94,15 +99,16 @@ def _show_images(case: CaseToRead) -> None:
                               point_mm=points.get(name))
 
 
-def _open_at(case: CaseToRead, key: str, volume: object, point_mm: object) -> None:
+def _open_at(case: CaseToRead, key: str, volume: Volume,
+             point_mm: tuple[float, float, float] | None) -> None:
     """Put the static viewer's sliders on the target's slices, once per case."""
-    from bcl_core.consult import slice_positions
+    from bcl_core.clinic.consult import slice_positions
 
     marker = f"{key}_opened_case"
     if point_mm is None or st.session_state.get(marker) == case.case_id:
         return
     try:
-        positions = slice_positions(volume, point_mm, PLANES)  # type: ignore[arg-type]
+        positions = slice_positions(volume, point_mm, PLANES)
     except BCLError:  # too oblique for the static planes: it opens in the middle
         positions = {}
     for plane, position in positions.items():
@@ -110,7 +116,7 @@ def _open_at(case: CaseToRead, key: str, volume: object, point_mm: object) -> No
     st.session_state[marker] = case.case_id
 
 
-def _started(case: CaseToRead):
+def _started(case: CaseToRead) -> datetime:
     opened = st.session_state[session.CASE_OPENED]
     if opened is None or opened[0] != case.case_id:
         opened = (case.case_id, utcnow())
@@ -118,7 +124,7 @@ def _started(case: CaseToRead):
     return opened[1]
 
 
-def _calls_form(case: CaseToRead, with_confidence: bool, submit_label: str):
+def _calls_form(case: CaseToRead, with_confidence: bool, submit_label: str) -> Answers | None:
     """Per-type yes/no (required) and optional probability; returns the confirmed answers.
 
     Enter in a box never submits (``enter_to_submit=False``). "Review answers" shows what
@@ -150,7 +156,7 @@ def _calls_form(case: CaseToRead, with_confidence: bool, submit_label: str):
     return _confirm(case, with_confidence, submit_label)
 
 
-def _confirm(case: CaseToRead, with_confidence: bool, submit_label: str):
+def _confirm(case: CaseToRead, with_confidence: bool, submit_label: str) -> Answers | None:
     """The answers under review and the one button that saves them; returns them when pressed."""
     pending = st.session_state.get(PENDING_READ)
     if pending is None or pending[0] != case.case_id:
@@ -215,6 +221,7 @@ def _read_cases(study_id: int, role: Role) -> None:
         return
     calls, confidences, comment = answers
     spent = (utcnow() - started).total_seconds()
+    done: object
     if role is Role.READER:
         done = session.call(submit_read, study_id, case.case_id, calls, confidences, spent,
                             comment, started)

@@ -1,5 +1,5 @@
 """How far the classifier's crop centre moves when the segmentation model's mask replaces the
-generator's: distance between the two body centres (``bcl_core.roi.mask_body_centre``) per case.
+generator's: distance between the two body centres (``bcl_core.predict.roi.mask_body_centre``) per case.
 
     python research/body_centre_agreement.py --site external --seed 6161 --cases 40
 
@@ -24,8 +24,8 @@ def main() -> None:
     from bcl_core.phantom.mr import render_mr
     from bcl_core.phantom.spec import sample_case_spec
     from bcl_core.phantom.writer import truth_record
-    from bcl_core.roi import mask_body_centre
-    from bcl_core.segment import model_for, segment_vertebra
+    from bcl_core.predict.roi import mask_body_centre
+    from bcl_core.predict.segment import model_for, segment_vertebra
 
     args = script_arguments(__doc__.splitlines()[0], seed=6161, cases=40)
     logger.setLevel(logging.INFO)

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bcl_core.segment import _to_series_grid, dice_score
-from bcl_core.sidecar import load_sidecar
+from bcl_core.predict.segment import _to_series_grid, dice_score
+from bcl_core.predict.sidecar import load_sidecar
 from bcl_core.train.cases import case_dirs, load_seg_case
 from bcl_core.train.seg_dataset import SamplingConfig, build_region
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Rebuilds the browser viewer's JavaScript bundle (bcl_core/viewer_assets/bcl_viewer.js) from
+# Rebuilds the browser viewer's JavaScript bundle (bcl_core/clinic/viewer_assets/bcl_viewer.js) from
 # viewer_frontend/ with the npm versions pinned in viewer_frontend/package-lock.json
 # (@niivue/niivue, esbuild). Only needed after changing viewer_frontend/ or upgrading NiiVue:
 # the built bundle is committed, so users and CI never need node.
@@ -15,4 +15,4 @@ else
 fi
 npm run build
 node -e 'const l=require("./package-lock.json"); for (const p of ["@niivue/niivue","esbuild"]) console.log(p, l.packages["node_modules/"+p].version)'
-ls -l ../bcl_core/viewer_assets/bcl_viewer.js
+ls -l ../bcl_core/clinic/viewer_assets/bcl_viewer.js

@@ -7,9 +7,9 @@ cd "$(dirname "$0")/.."
 python3 -m pip install -q --disable-pip-version-check -r requirements-dev.txt -e . || {
   echo "error: pip install failed" >&2; exit 1; }
 
-# Lint before anything else starts: a lint error fails the run (scripts/lint.sh adds mypy).
-python3 -m ruff check . || {
-  echo "error: ruff check found lint errors (listed above); fix them, then run again" >&2; exit 1; }
+# Lint and type-check before anything else starts: an error fails the run.
+bash scripts/lint.sh || {
+  echo "error: ruff or mypy found errors (listed above); fix them, then run again" >&2; exit 1; }
 
 # System packages and services the tests use, when missing: PostgreSQL for the reader-study
 # tests (exports BCL_TEST_POSTGRES_URL), Debian's chromium for the browser test.

@@ -55,8 +55,8 @@ def write_fusion_model(out_dir: str | Path, weights: Sequence[Sequence[float]] |
     import onnx
     from onnx import TensorProto, helper
 
-    from bcl_core.inference import sha256_file
-    from bcl_core.sidecar import write_sidecar
+    from bcl_core.predict.runtime import sha256_file
+    from bcl_core.predict.sidecar import write_sidecar
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -153,7 +153,7 @@ def write_toy_models(out_dir: str | Path, weights: Sequence[Sequence[float]] | N
 
 def write_small_case(out_dir: str | Path) -> Path:
     """The demo case's phantom, compact (small field of view): a quick DICOM case for tests."""
-    from bcl_core.demo_case import write_demo_case
+    from bcl_core.clinic.demo_case import write_demo_case
 
     return write_demo_case(out_dir, compact=True)
 

@@ -9,8 +9,8 @@ import pytest
 from model_fixtures import write_small_case
 
 from bcl_core.cli import main
+from bcl_core.clinic.demo_case import demo_case_dir, demo_points
 from bcl_core.commands import demo
-from bcl_core.demo_case import demo_case_dir, demo_points
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def test_without_a_configured_case_the_phantom_demo_is_used(
     from bcl_core.phantom import demo as phantom_demo
 
     monkeypatch.delenv("BCL_DEMO_CASE", raising=False)
-    monkeypatch.setattr(phantom_demo, "demo_case_dir", lambda: small_case)
+    monkeypatch.setattr(phantom_demo, "cached_demo_case", lambda: small_case)
     assert demo_case_dir() == small_case
 
 

@@ -14,7 +14,7 @@ from model_fixtures import TOY_VERSION, write_small_case, write_toy_models
 from streamlit.testing.v1 import AppTest
 
 from bcl_core import SYNTHETIC_NOTICE
-from bcl_core.app_status import (
+from bcl_core.clinic.model_status import (
     CPU_FORCED_WORDS,
     CPU_WORDS,
     GPU_WORDS,
@@ -22,7 +22,7 @@ from bcl_core.app_status import (
     model_status,
     provider_words,
 )
-from bcl_core.inference import clear_model_cache
+from bcl_core.predict.runtime import clear_model_cache
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "app.py"

@@ -17,15 +17,15 @@ import numpy as np
 import pytest
 from model_fixtures import write_small_case, write_toy_models
 
-import bcl_core.pipeline
-from bcl_core.case import load_case
+import bcl_core.predict.pipeline
 from bcl_core.cli import main
-from bcl_core.consult import mark_point, new_consult, run_prediction
+from bcl_core.clinic.consult import mark_point, new_consult, run_prediction
 from bcl_core.errors import InputError
-from bcl_core.inference import clear_model_cache
 from bcl_core.io.masks import read_mask
 from bcl_core.io.nifti import write_nifti
-from bcl_core.pipeline import predict_case
+from bcl_core.predict.case import load_case
+from bcl_core.predict.pipeline import predict_case
+from bcl_core.predict.runtime import clear_model_cache
 from bcl_core.volume import Volume
 
 MARGIN_MM = np.array([10.0, 10.0, 6.0])  # the toy fusion sidecar's roi_per_input margin
@@ -98,7 +98,7 @@ def test_the_app_predicts_from_the_outlines_it_showed(case_dir: Path, toy_models
     def no_second_segmentation(*args: object, **kwargs: object) -> Volume:
         raise AssertionError("the prediction segmented a series again")
 
-    monkeypatch.setattr(bcl_core.pipeline, "segment_vertebra", no_second_segmentation)
+    monkeypatch.setattr(bcl_core.predict.pipeline, "segment_vertebra", no_second_segmentation)
     result = run_prediction(consult)
     for role in ("ct", "mr"):
         shown = consult.marks[role].mask

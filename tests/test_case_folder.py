@@ -12,7 +12,7 @@ import pytest
 from model_fixtures import write_small_case
 
 import bcl_core.io
-from bcl_core.demo_case import demo_points
+from bcl_core.clinic.demo_case import demo_points
 from bcl_core.errors import InputError, SeriesError
 from bcl_core.io.case_folder import (
     CaseTruth,

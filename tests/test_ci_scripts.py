@@ -28,7 +28,8 @@ exit 0
 def _run(script: str, tmp_path: Path, fail: str) -> tuple[int, list[str]]:
     work = tmp_path / "repo"
     (work / "scripts").mkdir(parents=True)
-    shutil.copy(REPO_ROOT / "scripts" / script, work / "scripts" / script)
+    for name in (script, "lint.sh"):  # test.sh runs lint.sh
+        shutil.copy(REPO_ROOT / "scripts" / name, work / "scripts" / name)
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     fake = bin_dir / "python3"
@@ -44,10 +45,11 @@ def _run(script: str, tmp_path: Path, fail: str) -> tuple[int, list[str]]:
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
-def test_a_lint_error_fails_the_test_run_before_pytest(tmp_path: Path) -> None:
-    rc, calls = _run("test.sh", tmp_path, fail="ruff")
+@pytest.mark.parametrize("fail", ["ruff", "mypy"])
+def test_a_lint_or_type_error_fails_the_test_run_before_pytest(tmp_path: Path, fail: str) -> None:
+    rc, calls = _run("test.sh", tmp_path, fail=fail)
     assert rc != 0
-    assert [call.split()[:2] for call in calls] == [["-m", "pip"], ["-m", "ruff"]]
+    assert [call.split()[1] for call in calls] == ["pip", "ruff", "mypy"]
     assert calls[1] == "-m ruff check ."
 
 
@@ -55,7 +57,7 @@ def test_a_lint_error_fails_the_test_run_before_pytest(tmp_path: Path) -> None:
 def test_clean_lint_goes_on_to_pytest(tmp_path: Path) -> None:
     rc, calls = _run("test.sh", tmp_path, fail="")
     assert rc == 0
-    assert [call.split()[1] for call in calls] == ["pip", "ruff", "pytest"]
+    assert [call.split()[1] for call in calls] == ["pip", "ruff", "mypy", "pytest"]
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
@@ -65,4 +67,5 @@ def test_lint_script_runs_ruff_and_mypy_and_fails_if_either_fails(
         tmp_path: Path, fail: str, expected_rc: int) -> None:
     rc, calls = _run("lint.sh", tmp_path, fail=fail)
     assert rc == expected_rc
-    assert calls == ["-m ruff check .", "-m mypy bcl_core"]
+    assert calls == ["-m ruff check .",
+                     "-m mypy --explicit-package-bases bcl_core app.py pages"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bcl_core.clinic.viewer import block_offset, render_slice
 from bcl_core.errors import GeometryError
-from bcl_core.preprocess import paste_into
-from bcl_core.viewer import block_offset, render_slice
+from bcl_core.predict.preprocess import paste_into
 from bcl_core.volume import Volume
 
 SAGITTAL = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])

@@ -9,8 +9,7 @@ from types import SimpleNamespace
 import pytest
 from model_fixtures import case_uploads, write_small_case, write_toy_models
 
-from bcl_core.case import select_series
-from bcl_core.consult import (
+from bcl_core.clinic.consult import (
     ConsultCase,
     is_new_click,
     load_case,
@@ -20,7 +19,8 @@ from bcl_core.consult import (
     user_message,
 )
 from bcl_core.errors import NoImagesError, PipelineError, SeriesError
-from bcl_core.inference import clear_model_cache
+from bcl_core.predict.case import select_series
+from bcl_core.predict.runtime import clear_model_cache
 
 
 def _series(index: int, role: str, slices: int, fit: bool = True, weighting: str | None = None
@@ -109,7 +109,7 @@ def test_user_message() -> None:
 def test_slice_positions_snap_to_the_slice_through_the_point() -> None:
     import numpy as np
 
-    from bcl_core.consult import slice_positions
+    from bcl_core.clinic.consult import slice_positions
     from bcl_core.volume import Volume
 
     volume = Volume(np.zeros((10, 8, 6), np.int16), spacing=(0.5, 0.75, 2.0),

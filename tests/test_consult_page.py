@@ -23,8 +23,8 @@ from model_fixtures import (
 )
 from streamlit.testing.v1 import AppTest
 
-from bcl_core.app_status import clear_status_cache
-from bcl_core.inference import clear_model_cache
+from bcl_core.clinic.model_status import clear_status_cache
+from bcl_core.predict.runtime import clear_model_cache
 
 PAGE = Path(__file__).resolve().parent.parent / "pages" / "consult.py"
 TIMEOUT = 90

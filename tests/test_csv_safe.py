@@ -159,7 +159,7 @@ def test_evaluation_loader_reads_escaped_ids_back(tmp_path: Path) -> None:
 def toy_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     from model_fixtures import write_toy_models
 
-    from bcl_core.inference import clear_model_cache
+    from bcl_core.predict.runtime import clear_model_cache
 
     folder = write_toy_models(tmp_path / "models")
     monkeypatch.setenv("BCL_MODEL_DIR", str(folder))

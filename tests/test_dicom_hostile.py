@@ -19,7 +19,7 @@ from conftest import load_benchmark
 from dicom_factory import SAGITTAL, ramp, write_series
 
 import bcl_core.io
-from bcl_core.consult import ConsultCase, load_case, new_consult
+from bcl_core.clinic.consult import ConsultCase, load_case, new_consult
 from bcl_core.errors import InputLimitError, NoImagesError
 from bcl_core.io import inspect_input
 from bcl_core.io.limits import MAX_SERIES_SIZE_ENV, SeriesSizeLimit, series_size_limit

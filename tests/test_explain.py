@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import SimpleITK as sitk
 
-from bcl_core.explain import map_to_series
-from bcl_core.preprocess import paste_into
+from bcl_core.predict.gradcam import map_to_series
+from bcl_core.predict.preprocess import paste_into
 from bcl_core.volume import Volume, to_sitk
 
 SAGITTAL = np.array([[0, 0, -1], [1, 0, 0], [0, -1, 0]], float)

@@ -120,7 +120,7 @@ def test_onnx_export_matches_torch(tmp_path) -> None:
 def test_shipped_model_cam_matches_monai_gradcam_on_a_synthetic_case() -> None:
     """The closed form holds for the shipped weights on a real crop, not only random nets."""
 
-    from bcl_core.inference import default_model_dir
+    from bcl_core.predict.runtime import default_model_dir
     from bcl_core.train.fusion import load_checkpoint
     from bcl_core.train.fusion_data import phantom_case_crops
 

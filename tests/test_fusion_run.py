@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bcl_core.sidecar import load_sidecar
+from bcl_core.predict.sidecar import load_sidecar
 from bcl_core.train.fusion import FusionTrainConfig
 from bcl_core.train.fusion_run import DataSource, FusionRunConfig, run_fusion_training
 
@@ -113,9 +113,9 @@ def test_fusion_export_rewrites_onnx_and_checksum_from_the_checkpoint(tmp_path: 
     import torch
 
     from bcl_core import SYNTHETIC_NOTICE
-    from bcl_core.inference import sha256_file
     from bcl_core.nets.fusion import FusionNet, FusionWithCAM
-    from bcl_core.sidecar import write_sidecar
+    from bcl_core.predict.runtime import sha256_file
+    from bcl_core.predict.sidecar import write_sidecar
     from bcl_core.train.fusion import CropSet, config_dict
     from bcl_core.train.fusion_data import FUSION_INPUT_SETTINGS
     from bcl_core.train.fusion_run import reexport_fusion
@@ -166,8 +166,8 @@ def test_fusion_export_says_what_is_missing(tmp_path: Path, capsys) -> None:
 
 def test_train_fusion_options_reach_the_training_config(tmp_path: Path, monkeypatch,
                                                          capsys) -> None:
-    from bcl_core import model_card
     from bcl_core.cli import main
+    from bcl_core.predict import model_card
     from bcl_core.train import fusion_run
 
     seen = []

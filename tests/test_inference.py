@@ -1,4 +1,4 @@
-"""ONNX Runtime layer and model sidecars (bcl_core.inference, bcl_core.sidecar)."""
+"""ONNX Runtime layer and model sidecars (bcl_core.predict.runtime, bcl_core.predict.sidecar)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from bcl_core.errors import ModelError
-from bcl_core.inference import OnnxModel, clear_model_cache, load_model, sha256_file
-from bcl_core.sidecar import load_sidecar, write_sidecar
+from bcl_core.predict.runtime import OnnxModel, clear_model_cache, load_model, sha256_file
+from bcl_core.predict.sidecar import load_sidecar, write_sidecar
 from bcl_core.train.toy import write_band_model
 
 
@@ -143,8 +143,8 @@ def test_provider_probe_is_quiet_and_torch_free(band_sidecar: Path) -> None:
     code = (
         "import logging, sys\n"
         "logging.basicConfig(level=logging.INFO)\n"
-        "import bcl_core.inference as inf, bcl_core.segment, bcl_core.roi, bcl_core.preprocess\n"
-        "import bcl_core.sidecar, bcl_core.commands.segment, bcl_core.train.cases\n"
+        "import bcl_core.predict.runtime as inf, bcl_core.predict.segment, bcl_core.predict.roi, bcl_core.predict.preprocess\n"
+        "import bcl_core.predict.sidecar, bcl_core.commands.segment, bcl_core.train.cases\n"
         f"m = inf.load_model({str(band_sidecar)!r}, provider='auto')\n"
         "assert 'torch' not in sys.modules, 'torch imported on the inference path'\n"
         "print(m.provider)\n"
@@ -153,7 +153,7 @@ def test_provider_probe_is_quiet_and_torch_free(band_sidecar: Path) -> None:
                             timeout=60)
     assert result.returncode == 0, result.stderr
     assert "[E:onnxruntime" not in result.stderr and "[W:onnxruntime" not in result.stderr
-    log_lines = [line for line in result.stderr.splitlines() if "bcl_core.inference" in line]
+    log_lines = [line for line in result.stderr.splitlines() if "bcl_core.predict.runtime" in line]
     assert len(log_lines) == 1 and ("CPU" in log_lines[0] or "CUDA" in log_lines[0])
 
 

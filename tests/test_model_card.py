@@ -11,7 +11,7 @@ from model_fixtures import write_toy_models
 
 from bcl_core import SYNTHETIC_NOTICE
 from bcl_core.commands.train_fusion import parse_folder_source, parse_synthetic_source
-from bcl_core.model_card import build_model_card, write_model_card
+from bcl_core.predict.model_card import build_model_card, write_model_card
 
 
 def test_card_lists_every_model_with_its_real_checksum(tmp_path: Path) -> None:

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from bcl_core.inference import default_model_dir
 from bcl_core.leakage import LEAKAGE_TYPES
+from bcl_core.predict.runtime import default_model_dir
 
 N_CASES = 80
 SITE, SEED = "external", 5151  # seed chosen for 6 Type IV cases among 80 (labels only)

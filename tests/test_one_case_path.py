@@ -21,11 +21,11 @@ import pytest
 from model_fixtures import write_small_case, write_toy_models
 from pydicom.uid import generate_uid
 
-from bcl_core.case import load_case as load_case_for_cli
 from bcl_core.cli import main
-from bcl_core.consult import load_case, mark_point, new_consult, run_prediction
-from bcl_core.inference import clear_model_cache
+from bcl_core.clinic.consult import load_case, mark_point, new_consult, run_prediction
 from bcl_core.leakage import LEAKAGE_TYPES
+from bcl_core.predict.case import load_case as load_case_for_cli
+from bcl_core.predict.runtime import clear_model_cache
 
 #: Half-height (mm) of the short CT stack around the target: less than the toy crop's reach.
 SHORT_HALF_MM = 12.0

@@ -9,9 +9,9 @@ import pytest
 import torch
 from conftest import make_synth_cases
 
-from bcl_core.inference import load_model
 from bcl_core.nets.seg_unet import build_seg_unet
-from bcl_core.preprocess import extract_patch, model_input
+from bcl_core.predict.preprocess import extract_patch, model_input
+from bcl_core.predict.runtime import load_model
 from bcl_core.train.cases import case_dirs, load_seg_case
 
 MODELS = Path(__file__).resolve().parent.parent / "models"

@@ -12,9 +12,8 @@ from streamlit.testing.v1 import AppTest
 from test_report import pdf_text
 
 from bcl_core import SYNTHETIC_NOTICE
-from bcl_core.app_status import clear_status_cache
-from bcl_core.inference import clear_model_cache
-from bcl_core.patient_view import (
+from bcl_core.clinic.model_status import clear_status_cache
+from bcl_core.clinic.patient_view import (
     NEUTRAL,
     TYPE_COLOURS,
     frequency_words,
@@ -23,6 +22,7 @@ from bcl_core.patient_view import (
     leakage_diagram,
     patient_sentences,
 )
+from bcl_core.predict.runtime import clear_model_cache
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -21,8 +21,8 @@ def test_demo_case_is_made_once_and_reused(tmp_path: Path, monkeypatch: pytest.M
         return real(out, site, seed, index, compact=True)  # compact keeps the test fast
 
     monkeypatch.setattr(demo, "write_case", compact_write)
-    first = demo.demo_case_dir(tmp_path)
-    second = demo.demo_case_dir(tmp_path)
+    first = demo.cached_demo_case(tmp_path)
+    second = demo.cached_demo_case(tmp_path)
     assert first == second and len(calls) == 1
     truth = json.loads((first / "truth.json").read_text())
     assert truth["site"] == "internal" and truth["seed"] == demo.DEMO_SEED
@@ -35,7 +35,7 @@ def test_unwritable_cache_gives_an_actionable_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     with pytest.raises(PhantomError, match="BCL_CACHE_DIR"):
-        demo.demo_case_dir(blocker / "sub")
+        demo.cached_demo_case(blocker / "sub")
 
 
 def test_demo_case_shows_what_its_description_promises() -> None:

@@ -243,7 +243,7 @@ def test_stir_and_t1_show_oedema_as_clinically() -> None:
 
 
 def test_a_generation_2_case_still_gives_the_t2_to_prediction(tmp_path: Path) -> None:
-    from bcl_core.case import load_case
+    from bcl_core.predict.case import load_case
 
     row = write_case(tmp_path, "internal", 3, 0, compact=True, generation=2)
     case = load_case(tmp_path / row["case_id"])

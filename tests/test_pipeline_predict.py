@@ -13,8 +13,8 @@ import pytest
 from model_fixtures import FIXED_PROBABILITIES, TOY_THRESHOLDS, write_small_case, write_toy_models
 
 from bcl_core.cli import main
-from bcl_core.inference import clear_model_cache
 from bcl_core.leakage import LEAKAGE_TYPES
+from bcl_core.predict.runtime import clear_model_cache
 
 
 @pytest.fixture(scope="module")
@@ -43,9 +43,9 @@ def _expected_calls() -> dict[str, int]:
 
 def test_predict_case_reports_model_outputs_masks_and_maps(toy_case: Path, toy_models: Path
                                                            ) -> None:
-    from bcl_core.case import load_case
-    from bcl_core.pipeline import predict_case
-    from bcl_core.preprocess import paste_into
+    from bcl_core.predict.case import load_case
+    from bcl_core.predict.pipeline import predict_case
+    from bcl_core.predict.preprocess import paste_into
 
     case = load_case(toy_case)
     ct_point, mr_point = _points(toy_case)

@@ -42,7 +42,7 @@ def test_bcl_inspect_json_names_no_file(folder, capsys) -> None:
 
 
 def test_app_series_table_rows_show_the_cleaned_description(folder) -> None:
-    from bcl_core.consult import load_case
+    from bcl_core.clinic.consult import load_case
 
     loaded = load_case(folder)
     shown = " ".join(f"{row.label} {row.notes}" for row in loaded.rows) + loaded.skipped

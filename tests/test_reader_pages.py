@@ -161,7 +161,7 @@ def test_viewers_open_at_the_target_with_the_marker(study_world):
 
 def test_only_voxels_and_geometry_reach_the_browser(study_world):
     """The cases carry planted identifiers in their DICOM headers: none reaches the viewer."""
-    from bcl_core.viewer_data import unpack_payload
+    from bcl_core.clinic.viewer_data import unpack_payload
 
     app = _app(READER_PAGE)
     _login(app, "reader")

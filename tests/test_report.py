@@ -13,11 +13,11 @@ import pytest
 from model_fixtures import FIXED_PROBABILITIES, TOY_THRESHOLDS, write_small_case, write_toy_models
 
 from bcl_core import SYNTHETIC_NOTICE
-from bcl_core.inference import clear_model_cache
+from bcl_core.clinic.report import key_images, latin1, report_dict, report_json, report_pdf
+from bcl_core.clinic.viewer import MASK_OUTLINE_RGB
 from bcl_core.io import load_volume
-from bcl_core.pipeline import PipelineModels, PredictionResult, predict_case
-from bcl_core.report import key_images, latin1, report_dict, report_json, report_pdf
-from bcl_core.viewer import MASK_OUTLINE_RGB
+from bcl_core.predict.pipeline import PipelineModels, PredictionResult, predict_case
+from bcl_core.predict.runtime import clear_model_cache
 from bcl_core.volume import Volume
 
 TYPES = ("type1", "type2", "type3", "type4")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from bcl_core.errors import GeometryError, SegmentationError
-from bcl_core.roi import Box, crop_roi, mask_body_centre, mask_box, roi_box
-from bcl_core.sidecar import RoiSpec
+from bcl_core.predict.roi import Box, crop_roi, mask_body_centre, mask_box, roi_box
+from bcl_core.predict.sidecar import RoiSpec
 from bcl_core.volume import Volume
 
 SAGITTAL = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
@@ -144,7 +144,7 @@ def test_body_centred_box_keeps_the_size_and_moves_the_centre() -> None:
 
 # --- the ROI works on the mask's bounding block (issue 17: ROI <= 0.1 s on a full-size CT) ----
 def test_crop_to_mask_keeps_the_geometry_and_the_edge_of_the_grid() -> None:
-    from bcl_core.roi import crop_to_mask
+    from bcl_core.predict.roi import crop_to_mask
 
     mask = cuboid_mask()
     block = crop_to_mask(mask)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from bcl_core.cli import main
-from bcl_core.inference import clear_model_cache, load_model
-from bcl_core.sidecar import load_sidecar
+from bcl_core.predict.runtime import clear_model_cache, load_model
+from bcl_core.predict.sidecar import load_sidecar
 from bcl_core.train.augment import AugmentConfig
 from bcl_core.train.cases import SegCase
 from bcl_core.train.seg_dataset import SamplingConfig, build_region, sample_patch
@@ -105,7 +105,7 @@ def test_sampling_clicks_and_targets() -> None:
 
 def test_soft_targets_are_the_masks_partial_volume_fraction() -> None:
     """Hand calculation: a 1 mm slab mask sampled linearly at 2 mm patch voxels."""
-    from bcl_core.sidecar import InputSpec, Normalisation
+    from bcl_core.predict.sidecar import InputSpec, Normalisation
     from bcl_core.volume import Volume
 
     # Mask voxels x = 0..40 mm (1 mm grid) are inside for x <= 20 mm: the boundary lies between

@@ -15,8 +15,8 @@ import pytest
 from bcl_core.cli import main
 from bcl_core.commands.segment import parse_point
 from bcl_core.errors import ModelError, SegmentationError
-from bcl_core.inference import OnnxModel, clear_model_cache, load_model
-from bcl_core.segment import segment_vertebra
+from bcl_core.predict.runtime import OnnxModel, clear_model_cache, load_model
+from bcl_core.predict.segment import segment_vertebra
 from bcl_core.train.toy import make_toy_case, write_band_model
 from bcl_core.volume import Volume
 
@@ -126,7 +126,7 @@ class _RampModel:
 
 
 def test_mirror_average_is_the_mean_of_the_patch_and_its_mirror(band_model: OnnxModel) -> None:
-    from bcl_core.segment import _probability
+    from bcl_core.predict.segment import _probability
 
     model = _RampModel(band_model.sidecar)
     rng = np.random.default_rng(3)
@@ -143,7 +143,7 @@ def test_mirror_average_is_the_mean_of_the_patch_and_its_mirror(band_model: Onnx
 def test_sidecar_mirror_average_defaults_off_and_is_type_checked(tmp_path: Path) -> None:
     import json
 
-    from bcl_core.sidecar import load_sidecar
+    from bcl_core.predict.sidecar import load_sidecar
     from bcl_core.train.toy import write_band_model
 
     path = write_band_model(tmp_path)

@@ -1,4 +1,4 @@
-"""Patch grids, intensity normalisation and click guidance (bcl_core.preprocess)."""
+"""Patch grids, intensity normalisation and click guidance (bcl_core.predict.preprocess)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bcl_core.errors import SegmentationError
-from bcl_core.preprocess import (
+from bcl_core.predict.preprocess import (
     crop_to_cover,
     extract_patch,
     guidance_channel,
@@ -16,7 +16,7 @@ from bcl_core.preprocess import (
     patch_template,
     resample_onto_region,
 )
-from bcl_core.sidecar import InputSpec, Normalisation
+from bcl_core.predict.sidecar import InputSpec, Normalisation
 from bcl_core.volume import Volume
 
 SPEC = InputSpec(name="image", modality="CT", spacing_mm=(2.0, 2.0, 2.0), size_ijk=(8, 10, 12),

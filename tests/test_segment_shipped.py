@@ -14,9 +14,9 @@ from conftest import make_synth_cases
 
 from bcl_core.cli import main
 from bcl_core.errors import SegmentationError
-from bcl_core.inference import load_model
 from bcl_core.io.nifti import read_nifti
-from bcl_core.segment import dice_score, segment_vertebra
+from bcl_core.predict.runtime import load_model
+from bcl_core.predict.segment import dice_score, segment_vertebra
 from bcl_core.train.cases import SegCase, case_dirs, load_seg_case
 
 MODELS = Path(__file__).resolve().parent.parent / "models"

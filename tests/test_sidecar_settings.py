@@ -12,11 +12,11 @@ import pytest
 from model_fixtures import write_fusion_model
 
 from bcl_core.errors import ModelError
-from bcl_core.sidecar import RoiSpec, load_sidecar
+from bcl_core.predict.sidecar import RoiSpec, load_sidecar
 
 REPO_MODELS = Path(__file__).resolve().parent.parent / "models"
 
-#: What a sidecar may hold, from the layout in bcl_core/sidecar.py's docstring: the keys
+#: What a sidecar may hold, from the layout in bcl_core/predict/sidecar.py's docstring: the keys
 #: inference reads, plus free-form provenance (training, calibration record, notice).
 COMMON_KEYS = {"schema_version", "name", "task", "version", "onnx_file", "sha256", "input_names",
                "output_names", "thresholds", "inputs"}

@@ -7,8 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from bcl_core.errors import GeometryError
-from bcl_core.viewer import (
+from bcl_core.clinic.viewer import (
     WINDOW_PRESETS,
     Window,
     apply_window,
@@ -16,6 +15,7 @@ from bcl_core.viewer import (
     render_slice,
     slice_geometry,
 )
+from bcl_core.errors import GeometryError
 from bcl_core.volume import Volume
 
 BRIGHT = Window(1.0, 0.5)  # 0 -> black, 1 -> white

@@ -10,8 +10,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from bcl_core.errors import GeometryError
-from bcl_core.viewer_data import (
+from bcl_core.clinic.viewer_data import (
     HEAT_STEPS,
     Block,
     block_bytes,
@@ -27,6 +26,7 @@ from bcl_core.viewer_data import (
     voxel_bytes,
     window_presets,
 )
+from bcl_core.errors import GeometryError
 from bcl_core.volume import Volume
 
 #: Sagittal MRI geometry as the phantom writes it: i -> +y (posterior), j -> -z (inferior),

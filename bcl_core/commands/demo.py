@@ -1,7 +1,7 @@
 """``bcl demo``: make (once) or find the synthetic demo case and open the app with it.
 
 ``bcl demo [--port N] [--case DIR] [--prepare-only]`` writes the demo case on first use (see
-:mod:`bcl_core.demo_case`), then runs ``streamlit run app.py`` from the repository root (so
+:mod:`bcl_core.clinic.demo_case`), then runs ``streamlit run app.py`` from the repository root (so
 ``.streamlit/config.toml`` applies) with ``BCL_DEMO_CASE`` set: the Consult page's "Load demo
 case" button opens it at once.
 """
@@ -106,7 +106,7 @@ def app_environment(case: Path) -> dict[str, str]:
     repository: a relative ``./study_data`` would otherwise name another folder than the one
     ``bcl study`` uses from the same shell.
     """
-    from bcl_core.demo_case import DEMO_CASE_ENV
+    from bcl_core.clinic.demo_case import DEMO_CASE_ENV
     from bcl_core.study.db import DATA_DIR_ENV, resolve_location
 
     _url, study_dir = resolve_location()
@@ -186,8 +186,8 @@ def streamlit_command(port: int) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Prepare the case, then serve the app until stopped; returns the exit code."""
-    from bcl_core.app_status import model_status
-    from bcl_core.demo_case import DEMO_CASE_ENV, demo_case_dir
+    from bcl_core.clinic.demo_case import DEMO_CASE_ENV, demo_case_dir
+    from bcl_core.clinic.model_status import model_status
 
     if not args.prepare_only:
         check_port(args.port)  # before the 20 s of preparing the case

@@ -60,9 +60,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def run_predict(args: argparse.Namespace) -> int:
     """``bcl predict``."""
-    from bcl_core.case import load_case
     from bcl_core.io.masks import read_mask
-    from bcl_core.pipeline import predict_case
+    from bcl_core.predict.case import load_case
+    from bcl_core.predict.pipeline import predict_case
 
     if not args.case.exists():
         raise InputError(f"{args.case} does not exist; give the case folder or zip.")
@@ -115,7 +115,7 @@ def run_predict_batch(args: argparse.Namespace) -> int:
 
     from bcl_core.io.case_folder import case_dirs, read_case_series, read_truth
     from bcl_core.io.csv_safe import append_dict_row
-    from bcl_core.pipeline import PipelineModels, predict_case
+    from bcl_core.predict.pipeline import PipelineModels, predict_case
 
     cases = case_dirs(args.data)[: args.limit]
     out: Path = args.out

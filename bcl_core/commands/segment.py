@@ -50,10 +50,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def run(args: argparse.Namespace) -> int:
     """Segment and write the mask; returns the exit code."""
-    from bcl_core.inference import load_model
     from bcl_core.io import load_volume
     from bcl_core.io.nifti import write_nifti
-    from bcl_core.segment import segment_vertebra
+    from bcl_core.predict.runtime import load_model
+    from bcl_core.predict.segment import segment_vertebra
 
     if not str(args.out).endswith((".nii", ".nii.gz")):
         raise InputError(f"--out must end in .nii or .nii.gz, got {args.out}.")

@@ -137,7 +137,7 @@ def _progress_to_stderr(text: str) -> None:
 
 def run_fusion(args: argparse.Namespace) -> int:
     """Run ``bcl train fusion``."""
-    from bcl_core.model_card import write_model_card
+    from bcl_core.predict.model_card import write_model_card
     from bcl_core.train.fusion import FusionTrainConfig
     from bcl_core.train.fusion_run import DataSource, FusionRunConfig, run_fusion_training
 
@@ -177,7 +177,7 @@ def run_fusion(args: argparse.Namespace) -> int:
 
 def run_fusion_export(args: argparse.Namespace) -> int:
     """Run ``bcl train fusion-export``."""
-    from bcl_core.model_card import write_model_card
+    from bcl_core.predict.model_card import write_model_card
     from bcl_core.train.fusion_data import build_crop_set, phantom_jobs
     from bcl_core.train.fusion_run import reexport_fusion
 
@@ -192,7 +192,7 @@ def run_fusion_export(args: argparse.Namespace) -> int:
 
 def run_card(args: argparse.Namespace) -> int:
     """Run ``bcl train card``."""
-    from bcl_core.model_card import write_model_card
+    from bcl_core.predict.model_card import write_model_card
 
     sys.stdout.write(f"{write_model_card(args.models)}\n")
     return 0

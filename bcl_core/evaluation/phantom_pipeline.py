@@ -31,7 +31,7 @@ def pipeline_on_phantoms(site: str, seed: int, n_cases: int
     from bcl_core.phantom.mr import render_mr
     from bcl_core.phantom.spec import sample_case_spec
     from bcl_core.phantom.writer import truth_record
-    from bcl_core.pipeline import PipelineModels, predict_case
+    from bcl_core.predict.pipeline import PipelineModels, predict_case
 
     models = PipelineModels.load()
     probabilities, labels = [], []

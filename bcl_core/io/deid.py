@@ -54,9 +54,9 @@ from pydicom.uid import (
 
 from bcl_core.errors import DeidentificationError
 from bcl_core.io.descriptors import clean_description
+from bcl_core.io.private_files import make_private_dir, open_private_file
 from bcl_core.io.quiet import quiet_pydicom
 from bcl_core.io.sources import FileRef
-from bcl_core.private_files import make_private_dir, open_private_file
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ Public API:
   features, oracle probabilities and labels, without rendering.
 * :func:`render_ct` / :func:`render_mr` / :func:`render_mr_series`: a case's images and target
   masks as Volumes.
-* :func:`demo_case_dir`: the cached demo case.
+* :func:`cached_demo_case`: the cached demo case.
 
 Every entry point takes a ``generation`` (:mod:`bcl_core.phantom.generation`): 1, the default,
 is what the shipped models were trained on and never changes; 2 is issue 23's second generation
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from bcl_core.phantom.batch import synthesize
 from bcl_core.phantom.ct import render_ct
-from bcl_core.phantom.demo import demo_case_dir
+from bcl_core.phantom.demo import cached_demo_case
 from bcl_core.phantom.generation import DEFAULT_GENERATION, GENERATIONS, get_generation
 from bcl_core.phantom.mr import render_mr, render_mr_series
 from bcl_core.phantom.oracle import LEAKAGE_TYPES, oracle_probabilities
@@ -37,7 +37,7 @@ __all__ = [
     "LEAKAGE_TYPES",
     "SITES",
     "CaseSpec",
-    "demo_case_dir",
+    "cached_demo_case",
     "get_generation",
     "get_site",
     "oracle_probabilities",

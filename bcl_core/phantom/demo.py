@@ -34,7 +34,7 @@ def cache_root() -> Path:
     return Path(configured) if configured else Path.home() / ".cache" / "bcl_predict"
 
 
-def demo_case_dir(cache_dir: str | Path | None = None) -> Path:
+def cached_demo_case(cache_dir: str | Path | None = None) -> Path:
     """The demo case folder (``ct/``, ``mr/``, masks, ``truth.json``), generated if missing.
 
     Parameters

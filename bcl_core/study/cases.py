@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from bcl_core.errors import ConflictError, InputError, NotFoundError
 from bcl_core.io.case_folder import find_truth
 from bcl_core.io.csv_safe import unescape_cell
-from bcl_core.private_files import make_private_dir
+from bcl_core.io.private_files import make_private_dir
 from bcl_core.study.access import ServiceContext, service
 from bcl_core.study.constants import REFERENCE_SERIES, Role
 from bcl_core.study.db import StudyDatabase

@@ -25,7 +25,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bcl_core.errors import StudyError
-from bcl_core.private_files import create_private_file, make_private_dir, restrict
+from bcl_core.io.private_files import create_private_file, make_private_dir, restrict
 from bcl_core.study.constants import SESSION_TTL
 
 logger = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ import secrets
 from pathlib import Path
 
 from bcl_core.errors import StudyError
-from bcl_core.private_files import make_private_dir, open_private_file, restrict
+from bcl_core.io.private_files import make_private_dir, open_private_file, restrict
 
 logger = logging.getLogger(__name__)
 

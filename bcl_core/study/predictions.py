@@ -157,7 +157,7 @@ def pipeline_predictor() -> tuple[Predictor, str]:
         If the shipped models are missing.
     """
     from bcl_core.io import load_volume
-    from bcl_core.pipeline import PipelineModels, predict_case
+    from bcl_core.predict.pipeline import PipelineModels, predict_case
 
     models = PipelineModels.load()
     version = f"{models.fusion.sidecar.name} {models.fusion.sidecar.version}"

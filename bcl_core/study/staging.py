@@ -18,7 +18,7 @@ import time
 import uuid
 from pathlib import Path
 
-from bcl_core.private_files import make_private_dir
+from bcl_core.io.private_files import make_private_dir
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from bcl_core.segment import dice_score
+from bcl_core.predict.segment import dice_score
 
 logger = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 from bcl_core.errors import ModelError
 from bcl_core.phantom.features import RiskFeatures
 from bcl_core.phantom.spec import CaseSpec
-from bcl_core.pipeline import classifier_input, roi_settings
+from bcl_core.predict.pipeline import classifier_input, roi_settings
 from bcl_core.train.fusion_inputs import settings_sidecar
 from bcl_core.volume import Volume
 

@@ -3,7 +3,7 @@
 For each case: load both DICOM series -> segment the target vertebra from the truth click with
 the shipped ONNX segmentation models (or take the generator's masks, ``mask_source="truth"``,
 before segmentation models exist) -> box + margin -> crop on the classifier grid -> normalise.
-These are exactly the steps :func:`bcl_core.pipeline.predict_case` runs, through the same
+These are exactly the steps :func:`bcl_core.predict.pipeline.predict_case` runs, through the same
 functions, so training and inference cannot disagree. No torch here.
 """
 
@@ -20,7 +20,7 @@ import numpy as np
 from bcl_core.errors import BCLError
 from bcl_core.io.nifti import read_nifti
 from bcl_core.leakage import LEAKAGE_TYPES
-from bcl_core.segment import model_for, segment_vertebra
+from bcl_core.predict.segment import model_for, segment_vertebra
 from bcl_core.train.cases import case_dirs, read_series, read_truth
 from bcl_core.train.feature_maps import (
     FEATURE_MAP_NAMES,

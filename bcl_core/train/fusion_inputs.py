@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 
 from bcl_core.errors import ModelError
 from bcl_core.leakage import HEAD_NAMES
-from bcl_core.sidecar import Sidecar
+from bcl_core.predict.sidecar import Sidecar
 
 #: Classifier input grids and ROI settings; training copies them into the fusion sidecar, which
 #: is then the only place inference reads them from.

@@ -2,7 +2,7 @@
 
 The shipped fusion model and its two single-modality ablations are trained with the same recipe
 on the same crops; their metrics on validation and on the test sets go into
-``models/fusion.metrics.json`` and from there into the model card (:mod:`bcl_core.model_card`).
+``models/fusion.metrics.json`` and from there into the model card (:mod:`bcl_core.predict.model_card`).
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ import torch
 
 from bcl_core import SYNTHETIC_NOTICE, __version__
 from bcl_core.errors import ModelError
-from bcl_core.inference import sha256_file
 from bcl_core.leakage import HEAD_NAMES, LEAKAGE_TYPES
 from bcl_core.nets.fusion import FusionNet
-from bcl_core.sidecar import write_sidecar
+from bcl_core.predict.runtime import sha256_file
+from bcl_core.predict.sidecar import write_sidecar
 from bcl_core.stats import auroc_ci, calibration_summary
 from bcl_core.train.feature_maps import FEATURE_MAP_NAMES
 from bcl_core.train.fusion import (

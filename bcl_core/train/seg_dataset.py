@@ -4,7 +4,7 @@ Each case is resampled once into a *region*: the canonical patch grid around the
 larger than the patch by a margin, so that click jitter (and clicks beside the vertebra, which
 must give an empty mask) become plain crops of the cached arrays. The patch a sample uses is
 exactly what inference would build for that click: the same grid rule, the same normalisation,
-the same guidance encoding (:mod:`bcl_core.preprocess`).
+the same guidance encoding (:mod:`bcl_core.predict.preprocess`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from bcl_core.preprocess import (
+from bcl_core.predict.preprocess import (
     crop_to_cover,
     extract_patch,
     guidance_channel,
@@ -24,7 +24,7 @@ from bcl_core.preprocess import (
     patch_template,
     slice_array_axis,
 )
-from bcl_core.sidecar import InputSpec
+from bcl_core.predict.sidecar import InputSpec
 from bcl_core.train.augment import (
     AugmentConfig,
     augment_normalised,

@@ -6,7 +6,7 @@ and writes next to each other in the output folder:
 
 * ``<name>.pt``: checkpoint (state dict + architecture + the input spec);
 * ``<name>.onnx``: the ONNX export used by inference;
-* ``<name>.json``: the sidecar (:mod:`bcl_core.sidecar`), the single source of every setting;
+* ``<name>.json``: the sidecar (:mod:`bcl_core.predict.sidecar`), the single source of every setting;
 * ``<name>.metrics.json``: training figures (validation Dice, steps, time, ONNX parity).
 """
 
@@ -27,9 +27,9 @@ import torch
 from tqdm import tqdm
 
 from bcl_core.errors import InputError
-from bcl_core.inference import sha256_file
-from bcl_core.segment import dice_score
-from bcl_core.sidecar import InputSpec, Normalisation, write_sidecar
+from bcl_core.predict.runtime import sha256_file
+from bcl_core.predict.segment import dice_score
+from bcl_core.predict.sidecar import InputSpec, Normalisation, write_sidecar
 from bcl_core.train.augment import AugmentConfig
 from bcl_core.train.cases import SegCase, case_dirs, load_seg_case
 from bcl_core.train.export import export_onnx, parity

@@ -105,8 +105,8 @@ def write_band_model(out_dir: str | Path, name: str = "toy_seg", modality: str =
     import onnx
     from onnx import TensorProto, helper
 
-    from bcl_core.inference import sha256_file
-    from bcl_core.sidecar import write_sidecar
+    from bcl_core.predict.runtime import sha256_file
+    from bcl_core.predict.sidecar import write_sidecar
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

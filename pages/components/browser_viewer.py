@@ -1,6 +1,6 @@
 """The browser viewer: NiiVue (WebGL) as a Streamlit components-v2 component.
 
-Three components share one JavaScript bundle (``bcl_core/viewer_assets/bcl_viewer.js``, built
+Three components share one JavaScript bundle (``bcl_core/clinic/viewer_assets/bcl_viewer.js``, built
 from ``viewer_frontend/`` by ``scripts/build_viewer.sh``):
 
 * ``bcl_viewer_lib`` carries the bundle; mounted once per page (:func:`mount_viewer_library`).
@@ -13,11 +13,11 @@ from ``viewer_frontend/`` by ``scripts/build_viewer.sh``):
   marked point, the window presets), so a rerun that changes a mark resends a few hundred bytes.
 
 Scrolling, windowing, zooming and panning happen in the browser. A click (in "mark" mode)
-returns the point, converted here from NiiVue's RAS to LPS (:func:`bcl_core.viewer_data.ras_to_lps`).
+returns the point, converted here from NiiVue's RAS to LPS (:func:`bcl_core.clinic.viewer_data.ras_to_lps`).
 When the browser has no WebGL 2 the component says so and the page falls back to the static
 renderer (:func:`pages.components.viewer_widget.viewer_widget`) with a notice.
 
-UI only: the voxel encoding, masked heat maps and presets are :mod:`bcl_core.viewer_data`.
+UI only: the voxel encoding, masked heat maps and presets are :mod:`bcl_core.clinic.viewer_data`.
 """
 
 from __future__ import annotations
@@ -33,9 +33,8 @@ import numpy as np
 import streamlit as st
 from numpy.typing import ArrayLike
 
-from bcl_core.errors import BCLError
-from bcl_core.viewer import VIEW_PLANES, ViewPlane, slice_geometry
-from bcl_core.viewer_data import (
+from bcl_core.clinic.viewer import VIEW_PLANES, ViewPlane, slice_geometry
+from bcl_core.clinic.viewer_data import (
     LPS_TO_RAS,
     HeatLayer,
     block_bytes,
@@ -48,6 +47,7 @@ from bcl_core.viewer_data import (
     voxel_bytes,
     window_presets,
 )
+from bcl_core.errors import BCLError
 from bcl_core.volume import Volume
 
 logger = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ export default function (component) {
 
 
 def _bundle() -> str:
-    return resources.files("bcl_core").joinpath("viewer_assets/bcl_viewer.js").read_text("utf-8")
+    return resources.files("bcl_core.clinic").joinpath("viewer_assets/bcl_viewer.js").read_text("utf-8")
 
 
 _library = st.components.v2.component("bcl_viewer_lib", js=_bundle())

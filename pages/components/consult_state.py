@@ -2,7 +2,7 @@
 
 Per-patient data (the loaded case, marks, result, report bytes) lives only in
 ``st.session_state`` under these keys: never in a global cache, a log or a file. The decoded
-volumes live only in the :class:`~bcl_core.consult.ConsultCase` under :data:`CONSULT`, one per
+volumes live only in the :class:`~bcl_core.clinic.consult.ConsultCase` under :data:`CONSULT`, one per
 modality: a new load releases them before decoding (``load_case(..., replacing=...)``).
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import streamlit as st
 
-from bcl_core.consult import ConsultCase
+from bcl_core.clinic.consult import ConsultCase
 
 CONSULT = "consult_case"  # ConsultCase of this session
 SOURCE = "consult_source"  # what the case was loaded from (uploads or the demo folder)

@@ -1,6 +1,6 @@
 """The consult page's heat maps for the browser viewer: masked once per result, kept per session.
 
-UI glue only: the masking is :func:`bcl_core.viewer_data.masked_heat`.
+UI glue only: the masking is :func:`bcl_core.clinic.viewer_data.masked_heat`.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from collections.abc import Mapping
 
 import streamlit as st
 
-from bcl_core.consult import ROLE_NAMES, ConsultCase, Role
+from bcl_core.clinic.consult import ROLE_NAMES, ConsultCase, Role
+from bcl_core.clinic.viewer_data import HeatLayer, masked_heat
 from bcl_core.errors import BCLError
 from bcl_core.leakage import TYPE_LABELS
-from bcl_core.viewer_data import HeatLayer, masked_heat
 from pages.components.browser_viewer import HeatOverlay
 
 logger = logging.getLogger(__name__)

@@ -6,11 +6,11 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from bcl_core.app_status import ModelStatus, model_status
-from bcl_core.inference import default_model_dir
+from bcl_core.clinic.model_status import ModelStatus, model_status
+from bcl_core.predict.runtime import default_model_dir
 
 if TYPE_CHECKING:
-    from bcl_core.pipeline import PipelineModels
+    from bcl_core.predict.pipeline import PipelineModels
 
 
 @st.cache_resource(show_spinner=False)
@@ -25,7 +25,7 @@ def status() -> ModelStatus:
 
 @st.cache_resource(show_spinner="Loading the models ...")
 def _pipeline_models(model_dir: str) -> PipelineModels:
-    from bcl_core.pipeline import PipelineModels
+    from bcl_core.predict.pipeline import PipelineModels
 
     del model_dir  # the cache key: one set of sessions per models folder
     return PipelineModels.load()

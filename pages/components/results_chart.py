@@ -5,7 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 
 from bcl_core.leakage import LEAKAGE_TYPES, TYPE_LABELS
-from bcl_core.pipeline import PredictionResult
+from bcl_core.predict.pipeline import PredictionResult
 
 HIGH_COLOUR = "#c0392b"
 LOW_COLOUR = "#5d8aa8"

@@ -1,7 +1,7 @@
-"""A Streamlit slice viewer around :mod:`bcl_core.viewer`, shared by the reader study and consult.
+"""A Streamlit slice viewer around :mod:`bcl_core.clinic.viewer`, shared by the reader study and consult.
 
 UI only: plane choice, a slider in patient millimetres, a window preset (or manual width/level)
-and the rendered image; every pixel computation is :func:`bcl_core.viewer.render_slice`.
+and the rendered image; every pixel computation is :func:`bcl_core.clinic.viewer.render_slice`.
 Widget keys derive from ``key``, so several viewers live on one page.
 
 Examples
@@ -14,13 +14,13 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import streamlit as st
 from numpy.typing import ArrayLike, NDArray
 
-from bcl_core.viewer import (
+from bcl_core.clinic.viewer import (
     AUTO,
     VIEW_PLANES,
     WINDOW_PRESETS,
@@ -93,7 +93,7 @@ def viewer_widget(
     heatmap: Volume | None = None,
     point_mm: ArrayLike | None = None,
     clickable: bool = False,
-    image_width: int | str | None = None,
+    image_width: int | Literal["stretch", "content"] | None = None,
 ) -> ViewerState:
     """Show ``volume`` with plane, slice (mm) and window controls; returns what is shown.
 
@@ -108,7 +108,7 @@ def viewer_widget(
     planes, default_plane:
         Planes offered, and the one shown first (default: the acquisition plane).
     mask, heatmap, point_mm:
-        Overlays (see :func:`bcl_core.viewer.render_slice`).
+        Overlays (see :func:`bcl_core.clinic.viewer.render_slice`).
     clickable:
         Report the patient point of a click on the image (for marking the vertebra).
     image_width:

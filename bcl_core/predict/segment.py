@@ -17,8 +17,8 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import ndimage
 
 from bcl_core.errors import ModelError, SegmentationError
-from bcl_core.inference import OnnxModel, load_model
-from bcl_core.preprocess import extract_patch, model_input, paste_into, resample_onto_region
+from bcl_core.predict.preprocess import extract_patch, model_input, paste_into, resample_onto_region
+from bcl_core.predict.runtime import OnnxModel, load_model
 from bcl_core.volume import Volume
 
 logger = logging.getLogger(__name__)

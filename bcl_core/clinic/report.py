@@ -20,11 +20,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bcl_core import SYNTHETIC_NOTICE, __version__
-from bcl_core.consult import STAGE_LABELS
+from bcl_core.clinic.consult import STAGE_LABELS
+from bcl_core.clinic.viewer import ViewPlane, render_slice
 from bcl_core.leakage import LEAKAGE_TYPES as TYPE_NAMES
 from bcl_core.leakage import TYPE_LABELS
-from bcl_core.pipeline import ModalityResult, PredictionResult
-from bcl_core.viewer import ViewPlane, render_slice
+from bcl_core.predict.pipeline import ModalityResult, PredictionResult
 from bcl_core.volume import Volume
 
 logger = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ def report_dict(result: PredictionResult, *, patient_label: str = "",
     patient_label:
         Only what the user typed in; omitted when empty.
     card:
-        Model card summary pairs (:func:`bcl_core.card_summary.card_summary`).
+        Model card summary pairs (:func:`bcl_core.clinic.card_summary.card_summary`).
     created:
         Report time (UTC now by default).
     """

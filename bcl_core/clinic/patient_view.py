@@ -205,7 +205,7 @@ def handout_pdf(probabilities: Mapping[str, float], patient_label: str = "") -> 
     patient_label:
         Printed only when the user typed it in.
     """
-    from bcl_core.report import ensure_space, heading, image, new_pdf, paragraph
+    from bcl_core.clinic.report import ensure_space, heading, image, new_pdf, paragraph
 
     pdf = new_pdf("Bone cement leakage: what your scans suggest")
     if patient_label.strip():

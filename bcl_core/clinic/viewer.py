@@ -235,7 +235,7 @@ def block_offset(volume: Volume, block: Volume, tolerance_mm: float = 1e-3
     """Index ``(i, j, k)`` of ``block``'s first voxel in ``volume``, if it is a sub-grid of it.
 
     A block is a sub-grid when it has the same spacing and direction and its origin lies on one
-    of ``volume``'s voxels (as :func:`bcl_core.preprocess.resample_onto_region` returns, e.g.
+    of ``volume``'s voxels (as :func:`bcl_core.predict.preprocess.resample_onto_region` returns, e.g.
     Grad-CAM maps); ``None`` otherwise.
     """
     if not (np.allclose(block.spacing, volume.spacing, atol=tolerance_mm)
@@ -300,7 +300,7 @@ def render_slice(
         A mask on the same grid, drawn as an outline.
     heatmap:
         Values in [0, 1] on the same grid or on a block of it (e.g. Grad-CAM maps from
-        :mod:`bcl_core.explain`), blended in colour where above 0.05.
+        :mod:`bcl_core.predict.gradcam`), blended in colour where above 0.05.
     heat_opacity:
         Opacity of the heat map at its maximum.
     point_mm:

@@ -5,7 +5,7 @@ grid (see :class:`bcl_core.nets.fusion.FusionWithCAM`). Each map becomes a
 :class:`~bcl_core.volume.Volume` on that crop grid and is resampled onto the original series'
 voxels, but only onto the block of the series that the crop covers (the rest is zero by
 definition, and a full 512x512x300 resampling per map would cost seconds):
-:func:`bcl_core.preprocess.paste_into` gives the full-size array when one is needed.
+:func:`bcl_core.predict.preprocess.paste_into` gives the full-size array when one is needed.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bcl_core.errors import PipelineError
-from bcl_core.preprocess import resample_onto_region
+from bcl_core.predict.preprocess import resample_onto_region
 from bcl_core.volume import Volume
 
 

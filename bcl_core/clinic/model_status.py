@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bcl_core.errors import ModelError
-from bcl_core.inference import MODEL_DIR_ENV, PROVIDER_ENV, default_model_dir, load_model
+from bcl_core.predict.runtime import MODEL_DIR_ENV, PROVIDER_ENV, default_model_dir, load_model
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class ModelStatus:
 
 
 def provider_words(provider: str) -> str:
-    """Plain words for an :class:`~bcl_core.inference.OnnxModel` provider (``CUDA``/``CPU``).
+    """Plain words for an :class:`~bcl_core.predict.runtime.OnnxModel` provider (``CUDA``/``CPU``).
 
     Examples
     --------
@@ -139,7 +139,7 @@ def model_status(model_dir: str | Path | None = None) -> ModelStatus:
     Parameters
     ----------
     model_dir:
-        Folder to check; defaults to :func:`bcl_core.inference.default_model_dir`.
+        Folder to check; defaults to :func:`bcl_core.predict.runtime.default_model_dir`.
     """
     folder = Path(model_dir) if model_dir is not None else default_model_dir()
     return _status_for(str(folder.resolve()), os.environ.get(PROVIDER_ENV, "auto").lower())

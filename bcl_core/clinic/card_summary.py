@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from bcl_core.inference import default_model_dir
+from bcl_core.predict.runtime import default_model_dir
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from bcl_core.errors import SegmentationError
-from bcl_core.sidecar import InputSpec, Normalisation
+from bcl_core.predict.sidecar import InputSpec, Normalisation
 from bcl_core.volume import Volume, resample
 
 #: Percentile-normalised values are clipped to this range (keeps bright outliers bounded).
@@ -46,7 +46,7 @@ def normalise_intensity(array: ArrayLike, normalisation: Normalisation) -> NDArr
 
     Examples
     --------
-    >>> from bcl_core.sidecar import Normalisation
+    >>> from bcl_core.predict.sidecar import Normalisation
     >>> normalise_intensity([-1000.0, 0.0, 500.0], Normalisation("window", -500, 500)).tolist()
     [0.0, 0.5, 1.0]
     """

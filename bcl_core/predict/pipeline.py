@@ -27,14 +27,14 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from bcl_core.errors import ModelError, PipelineError
-from bcl_core.explain import map_to_series
-from bcl_core.inference import OnnxModel, load_model
 from bcl_core.io.masks import check_mask
 from bcl_core.leakage import HEAD_NAMES, LEAKAGE_TYPES, TYPE_LABELS  # noqa: F401 (re-exported)
-from bcl_core.preprocess import normalise_intensity
-from bcl_core.roi import RoiCrop, crop_roi, roi_box
-from bcl_core.segment import MODEL_FOR_MODALITY, segment_vertebra
-from bcl_core.sidecar import InputSpec, RoiSpec, Sidecar
+from bcl_core.predict.gradcam import map_to_series
+from bcl_core.predict.preprocess import normalise_intensity
+from bcl_core.predict.roi import RoiCrop, crop_roi, roi_box
+from bcl_core.predict.runtime import OnnxModel, load_model
+from bcl_core.predict.segment import MODEL_FOR_MODALITY, segment_vertebra
+from bcl_core.predict.sidecar import InputSpec, RoiSpec, Sidecar
 from bcl_core.volume import Volume
 
 logger = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ class PipelineModels:
 
     @classmethod
     def load(cls, fusion: str = FUSION_MODEL) -> PipelineModels:
-        """The shipped models (cached per process by :func:`bcl_core.inference.load_model`)."""
+        """The shipped models (cached per process by :func:`bcl_core.predict.runtime.load_model`)."""
         return cls(load_model(fusion), load_model(MODEL_FOR_MODALITY["CT"]),
                    load_model(MODEL_FOR_MODALITY["MR"]))
 

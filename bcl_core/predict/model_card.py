@@ -17,7 +17,7 @@ from typing import Any
 from bcl_core import SYNTHETIC_NOTICE, __version__
 from bcl_core.errors import ModelError
 from bcl_core.leakage import LEAKAGE_TYPES, TYPE_LABELS
-from bcl_core.sidecar import load_sidecar
+from bcl_core.predict.sidecar import load_sidecar
 
 logger = logging.getLogger(__name__)
 

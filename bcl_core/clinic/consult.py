@@ -2,15 +2,15 @@
 
 The Streamlit page (``pages/consult.py``) only shows and asks; every decision lives here:
 
-* :func:`~bcl_core.case.load_case` (the product's one case loader, the same as ``bcl predict``
+* :func:`~bcl_core.predict.case.load_case` (the product's one case loader, the same as ``bcl predict``
   uses) scans an upload (files, a folder, a zip) or a folder, chooses the axial CT and the
-  sagittal T2 MRI (:func:`~bcl_core.case.select_series`), reads them, and says in plain words
-  what is missing (:attr:`~bcl_core.case.LoadedCase.missing_message`);
+  sagittal T2 MRI (:func:`~bcl_core.predict.case.select_series`), reads them, and says in plain words
+  what is missing (:attr:`~bcl_core.predict.case.LoadedCase.missing_message`);
 * :class:`ConsultCase` is the per-session state of one consult (the case, the marked points,
   the outlines, the result); it lives in the user's session only, never in a shared cache;
 * :func:`mark_point` segments the vertebra at a click at once, so the outline shows before the
   prediction, and turns a click off the vertebra into a message;
-* :func:`run_prediction` calls :func:`bcl_core.pipeline.predict_case` with the outlines the
+* :func:`run_prediction` calls :func:`bcl_core.predict.pipeline.predict_case` with the outlines the
   surgeon saw (they are not segmented again) and per-stage progress.
 """
 
@@ -25,18 +25,20 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-# The case loader and its types are the product's one (bcl_core.case); the page reaches them
-# through this module.
-from bcl_core.case import ROLE_NAMES as ROLE_NAMES
-from bcl_core.case import ROLES as ROLES
-from bcl_core.case import LoadedCase as LoadedCase
-from bcl_core.case import Role as Role
-from bcl_core.case import SeriesRow as SeriesRow
-from bcl_core.case import load_case as load_case
 from bcl_core.errors import BCLError, PipelineError, SegmentationError
 
+# The case loader and its types are the product's one (bcl_core.predict.case); the page reaches them
+# through this module.
+from bcl_core.predict.case import ROLE_NAMES as ROLE_NAMES
+from bcl_core.predict.case import ROLES as ROLES
+from bcl_core.predict.case import LoadedCase as LoadedCase
+from bcl_core.predict.case import Role as Role
+from bcl_core.predict.case import SeriesRow as SeriesRow
+from bcl_core.predict.case import load_case as load_case
+
 if TYPE_CHECKING:  # the heavy modules load on first use: the page's first view stays fast
-    from bcl_core.pipeline import PipelineModels, PredictionResult
+    from bcl_core.clinic.viewer import ViewPlane
+    from bcl_core.predict.pipeline import PipelineModels, PredictionResult
     from bcl_core.volume import Volume
 
 logger = logging.getLogger(__name__)
@@ -97,7 +99,7 @@ class ConsultCase:
     def release(self) -> None:
         """Drop the decoded volumes, outlines and result, freeing their memory.
 
-        :func:`~bcl_core.case.load_case` calls it (``replacing=``) before another case is
+        :func:`~bcl_core.predict.case.load_case` calls it (``replacing=``) before another case is
         decoded into the same session; the consult is then empty (as before any load) until the
         new case replaces it.
         """
@@ -151,7 +153,7 @@ def mark_point(consult: ConsultCase, role: Role, point_mm: ArrayLike,
     ModelError
         If no segmentation model is installed.
     """
-    from bcl_core.segment import segment_vertebra
+    from bcl_core.predict.segment import segment_vertebra
 
     if consult.case is None or role not in consult.case.volumes:
         raise SegmentationError(f"Load a case with a {ROLE_NAMES[role]} before marking it.")
@@ -167,14 +169,14 @@ def mark_point(consult: ConsultCase, role: Role, point_mm: ArrayLike,
     return marking
 
 
-def slice_positions(volume: Volume, point_mm: ArrayLike, planes: Sequence[str]
-                    ) -> dict[str, float]:
+def slice_positions(volume: Volume, point_mm: ArrayLike, planes: Sequence[ViewPlane]
+                    ) -> dict[ViewPlane, float]:
     """Per display plane, the position (mm) of the slice through ``point_mm``.
 
     Used to move the viewers to a marked point (a typed point, or the demo's), so that the
     outline drawn there is in view.
     """
-    from bcl_core.viewer import slice_geometry
+    from bcl_core.clinic.viewer import slice_geometry
 
     point = np.asarray(point_mm, dtype=float).reshape(3)
     normal_axis = {"axial": 2, "sagittal": 0, "coronal": 1}
@@ -199,9 +201,9 @@ def run_prediction(consult: ConsultCase, progress: Callable[[str], None] | None 
     PipelineError
         If the case or the points are not ready.
     ModelError, SegmentationError
-        As :func:`bcl_core.pipeline.predict_case`.
+        As :func:`bcl_core.predict.pipeline.predict_case`.
     """
-    from bcl_core.pipeline import PipelineModels, predict_case
+    from bcl_core.predict.pipeline import PipelineModels, predict_case
 
     if consult.case is None or not consult.case.ready:
         raise PipelineError("Load a case with both the CT and the MRI first.")

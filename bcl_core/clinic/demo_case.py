@@ -2,7 +2,7 @@
 
 Where it comes from: ``$BCL_DEMO_CASE`` (a case folder with ``ct/``, ``mr/``, ``truth.json``,
 set by ``bcl demo --case`` or by tests that want a small case), else the phantom's cached demo
-case (:func:`bcl_core.phantom.demo.demo_case_dir`, written once, full size as a scanner writes
+case (:func:`bcl_core.phantom.demo.cached_demo_case`, written once, full size as a scanner writes
 it). The demo case is synthetic: no patient. Its ``truth.json`` holds the target vertebra's
 centre in each series, which the page offers as "mark it for me".
 """
@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bcl_core.errors import InputError
+
+if TYPE_CHECKING:
+    from bcl_core.predict.case import Role
 
 DEMO_CASE_ENV = "BCL_DEMO_CASE"
 
@@ -54,10 +58,10 @@ def demo_case_dir() -> Path:
         return folder
     from bcl_core.phantom import demo
 
-    return Path(demo.demo_case_dir())
+    return Path(demo.cached_demo_case())
 
 
-def demo_points(case_dir: str | Path) -> dict[str, tuple[float, float, float]] | None:
+def demo_points(case_dir: str | Path) -> dict[Role, tuple[float, float, float]] | None:
     """The target vertebra's centre per series (``ct``, ``mr``) from ``truth.json``.
 
     ``None`` when the folder has no usable ``truth.json`` (the page then offers no

@@ -19,8 +19,8 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import ndimage
 
 from bcl_core.errors import GeometryError, SegmentationError
-from bcl_core.preprocess import crop_to_cover, paste_into, resample_onto_region
-from bcl_core.sidecar import ROI_CENTRES, RoiSpec
+from bcl_core.predict.preprocess import crop_to_cover, paste_into, resample_onto_region
+from bcl_core.predict.sidecar import ROI_CENTRES, RoiSpec
 from bcl_core.volume import Volume, resample
 
 #: LPS axis normal to each reading plane.

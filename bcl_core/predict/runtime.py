@@ -27,7 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bcl_core.errors import ModelError
-from bcl_core.sidecar import Sidecar, load_sidecar
+from bcl_core.predict.sidecar import Sidecar, load_sidecar
 
 logger = logging.getLogger(__name__)
 
@@ -188,7 +188,7 @@ def load_model(path: str | Path, provider: str | None = None) -> OnnxModel:
     Raises
     ------
     ModelError
-        As :class:`OnnxModel` and :func:`bcl_core.sidecar.load_sidecar`.
+        As :class:`OnnxModel` and :func:`bcl_core.predict.sidecar.load_sidecar`.
     """
     source = Path(path)
     if source.suffix not in {".json", ".onnx"}:

@@ -38,8 +38,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from bcl_core.clinic.viewer import AUTO, WINDOW_PRESETS, Window, auto_window
 from bcl_core.errors import GeometryError
-from bcl_core.viewer import AUTO, WINDOW_PRESETS, Window, auto_window
 from bcl_core.volume import Volume
 
 logger = logging.getLogger(__name__)
@@ -183,7 +183,7 @@ def voxel_bytes(volume: Volume, array: NDArray[Any] | None = None
     canonical = orientations.apply_orientation(data.T, grid.ornt)
     # One copy: reorder and (where needed) byte-swap in a single pass; no second copy to bytes.
     raw = np.array(canonical.T, dtype=data.dtype.newbyteorder("<"), order="C")
-    return memoryview(raw).cast("B"), {"dims": list(grid.dims), "dtype": str(data.dtype)}
+    return raw.data.cast("B"), {"dims": list(grid.dims), "dtype": str(data.dtype)}
 
 
 def proxy_affine(volume: Volume, max_voxels: int = PROXY_MAX_VOXELS
@@ -331,7 +331,7 @@ def masked_heat(series: Volume, heat: Volume, mask: Volume) -> HeatLayer:
     GeometryError
         If the map or the mask is not on the series' grid (or a block of it).
     """
-    from bcl_core.viewer import block_offset
+    from bcl_core.clinic.viewer import block_offset
 
     if mask.array.shape != series.array.shape or not series.same_grid(mask):
         raise GeometryError("The vertebra outline is not on this series' grid; mark the "
