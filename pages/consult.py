@@ -38,8 +38,7 @@ from bcl_core.leakage import LEAKAGE_TYPES, TYPE_LABELS  # noqa: E402
 from pages.components import consult_state as keys  # noqa: E402
 from pages.components.browser_viewer import (  # noqa: E402
     browser_viewer,
-    mount_viewer_library,
-    webgl_available,
+    start_viewers,
 )
 from pages.components.consult_viewer import empty_map_messages, heat_overlay  # noqa: E402
 from pages.components.frame import require_frame  # noqa: E402
@@ -193,12 +192,7 @@ def _viewers(consult: ConsultCase) -> None:
     st.subheader("2. Mark the fractured vertebra")
     st.write("Click the centre of the fractured vertebral body on the CT and on the MRI. The "
              "outline appears at once; click again to replace it.")
-    browser = webgl_available()
-    if browser:
-        mount_viewer_library()
-    else:
-        st.info("This browser cannot run the interactive viewer (no WebGL 2): a simpler viewer "
-                "is shown, in which each slice step asks the server.")
+    browser = start_viewers()
     head = st.session_state[keys.HEAT_HEAD] if consult.result is not None else NO_MAP
     columns = st.columns(2)
     for column, role in zip(columns, ROLES, strict=True):

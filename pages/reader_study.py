@@ -33,8 +33,7 @@ from bcl_core.volume import Volume  # noqa: E402
 from pages.components import study_session as session  # noqa: E402
 from pages.components.browser_viewer import (  # noqa: E402
     browser_viewer,
-    mount_viewer_library,
-    webgl_available,
+    start_viewers,
 )
 from pages.components.frame import require_frame  # noqa: E402
 from pages.components.viewer_widget import slice_key, viewer_widget  # noqa: E402
@@ -80,12 +79,7 @@ def _show_images(case: CaseToRead) -> None:
         st.caption(f"Target vertebra{' ' + target.level if target.level else ''}: the viewers "
                    "open on its body centre, marked by the crosshair and a cyan ring.")
     points = {"ct": target.ct_point_mm, "mr": target.mr_point_mm} if target else {}
-    browser = webgl_available()
-    if browser:
-        mount_viewer_library()
-    else:
-        st.info("This browser cannot run the interactive viewer (no WebGL 2): a simpler viewer "
-                "is shown, in which each slice step asks the server.")
+    browser = start_viewers()
     columns = st.columns(max(1, len(volumes)))
     for column, (name, volume) in zip(columns, volumes.items(), strict=False):
         with column:

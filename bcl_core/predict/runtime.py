@@ -59,7 +59,7 @@ def default_model_dir() -> Path:
     configured = os.environ.get(MODEL_DIR_ENV)
     if configured:
         return Path(configured)
-    return Path(__file__).resolve().parent.parent / "models"
+    return Path(__file__).resolve().parents[2] / "models"  # bcl_core/predict/ -> repository
 
 
 def _wanted_providers(preference: str) -> list[str]:

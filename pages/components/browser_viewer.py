@@ -114,6 +114,17 @@ def mount_viewer_library() -> None:
         _library(key=LIBRARY_KEY, height=0)
 
 
+def start_viewers() -> bool:
+    """Ready the page's viewers: the library when the browser has WebGL 2 (returns True), else
+    the notice that the simpler server-rendered viewer is shown (returns False)."""
+    if webgl_available():
+        mount_viewer_library()
+        return True
+    st.info("This browser cannot run the interactive viewer (no WebGL 2): a simpler viewer "
+            "is shown, in which each slice step asks the server.")
+    return False
+
+
 def _cached(key: str, role: str, source: object, build: Any) -> Any:
     """``build()`` once per viewer, role and source object in this session (then reused)."""
     cache: dict[tuple[str, str], tuple[object, Any]] = st.session_state.setdefault(
