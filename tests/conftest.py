@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -47,3 +48,18 @@ def make_synth_cases(factory: pytest.TempPathFactory, site: str, seed: int,
     out = factory.mktemp(site)
     synthesize(out, n_cases, site, seed=seed, compact=True, workers=1)
     return out
+
+
+@pytest.fixture()
+def toy_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Toy ONNX models with fixed outputs as the models folder (CPU provider, fresh sessions)."""
+    from model_fixtures import write_toy_models
+
+    from bcl_core.predict.runtime import clear_model_cache
+
+    folder = write_toy_models(tmp_path / "models")
+    monkeypatch.setenv("BCL_MODEL_DIR", str(folder))
+    monkeypatch.setenv("BCL_ORT_PROVIDER", "cpu")
+    clear_model_cache()
+    yield folder
+    clear_model_cache()

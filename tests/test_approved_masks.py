@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from model_fixtures import write_small_case, write_toy_models
+from model_fixtures import write_small_case
 
 import bcl_core.predict.pipeline
 from bcl_core.cli import main
@@ -25,7 +25,6 @@ from bcl_core.io.masks import read_mask
 from bcl_core.io.nifti import write_nifti
 from bcl_core.predict.case import load_case
 from bcl_core.predict.pipeline import predict_case
-from bcl_core.predict.runtime import clear_model_cache
 from bcl_core.volume import Volume
 
 MARGIN_MM = np.array([10.0, 10.0, 6.0])  # the toy fusion sidecar's roi_per_input margin
@@ -34,15 +33,6 @@ MARGIN_MM = np.array([10.0, 10.0, 6.0])  # the toy fusion sidecar's roi_per_inpu
 @pytest.fixture(scope="module")
 def case_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_small_case(tmp_path_factory.mktemp("case"))
-
-
-@pytest.fixture()
-def toy_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("BCL_MODEL_DIR", str(write_toy_models(tmp_path / "models")))
-    monkeypatch.setenv("BCL_ORT_PROVIDER", "cpu")
-    clear_model_cache()
-    yield
-    clear_model_cache()
 
 
 def _points(case_dir: Path) -> dict[str, list[float]]:

@@ -155,19 +155,6 @@ def test_evaluation_loader_reads_escaped_ids_back(tmp_path: Path) -> None:
 
 
 # --- bcl predict-batch ----------------------------------------------------------------------
-@pytest.fixture()
-def toy_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    from model_fixtures import write_toy_models
-
-    from bcl_core.predict.runtime import clear_model_cache
-
-    folder = write_toy_models(tmp_path / "models")
-    monkeypatch.setenv("BCL_MODEL_DIR", str(folder))
-    clear_model_cache()
-    yield folder
-    clear_model_cache()
-
-
 def test_predict_batch_escapes_hostile_case_folders_and_resumes(tmp_path: Path,
                                                                 toy_models: Path) -> None:
     from model_fixtures import write_small_case

@@ -10,25 +10,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from model_fixtures import FIXED_PROBABILITIES, TOY_THRESHOLDS, write_small_case, write_toy_models
+from model_fixtures import FIXED_PROBABILITIES, TOY_THRESHOLDS, write_small_case
 
 from bcl_core.cli import main
 from bcl_core.leakage import LEAKAGE_TYPES
-from bcl_core.predict.runtime import clear_model_cache
 
 
 @pytest.fixture(scope="module")
 def toy_case(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_small_case(tmp_path_factory.mktemp("case"))
-
-
-@pytest.fixture()
-def toy_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = write_toy_models(tmp_path / "models")
-    monkeypatch.setenv("BCL_MODEL_DIR", str(folder))
-    clear_model_cache()
-    yield folder
-    clear_model_cache()
 
 
 def _points(case: Path) -> tuple[list[float], list[float]]:
