@@ -8,16 +8,11 @@ real server (``streamlit run app.py``) and opens one deep link first in Debian's
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browser_support import streamlit_server
 from model_fixtures import TOY_VERSION, write_toy_models
 
 from bcl_core import SYNTHETIC_NOTICE
@@ -25,7 +20,6 @@ from bcl_core import SYNTHETIC_NOTICE
 pytestmark = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
-ROOT = Path(__file__).resolve().parent.parent
 #: The URL of each page: its file name without .py (st.Page's default), as a visitor types it.
 DEEP_LINKS = ["reader_study", "study_admin", "evaluation", "patient_view", "about", "consult"]
 #: Sidebar titles of the frame (app.py), never the raw file names of legacy discovery.
@@ -38,43 +32,15 @@ if not CHROMIUM.exists():
 sync_api = pytest.importorskip("playwright.sync_api")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture()
 def fresh_server(tmp_path: Path) -> Iterator[str]:
-    """A newly started app server that no browser has visited yet."""
-    port = _free_port()
-    env = {**os.environ, "BCL_MODEL_DIR": str(write_toy_models(tmp_path / "models")),
+    """A newly started app server that no browser has visited yet (the health check that
+    waits for it runs no script)."""
+    env = {"BCL_MODEL_DIR": str(write_toy_models(tmp_path / "models")),
            "BCL_ORT_PROVIDER": "cpu", "BCL_STUDY_DIR": str(tmp_path / "study"),
            "BCL_EVAL_ROOT": str(tmp_path / "eval")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port",
-         str(port), "--server.headless", "true", "--server.address", "127.0.0.1"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            # The health endpoint runs no script, so the server stays unvisited.
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
-                if reply.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        process.kill()
-        pytest.fail("streamlit did not become healthy: " + process.stderr.read().decode()[-2000:])
-    yield url
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    with streamlit_server(env) as url:
+        yield url
 
 
 @pytest.mark.parametrize("deep_link", DEEP_LINKS)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -101,6 +101,16 @@ def unescape_cell(value: object) -> object:
     return value
 
 
+def _map_text_cells(frame: pd.DataFrame, function: Callable[[object], object]) -> pd.DataFrame:
+    """A copy of ``frame`` with ``function`` applied to column names and non-numeric cells."""
+    out = frame.copy()
+    out.columns = [function(c) for c in frame.columns]
+    for column in range(out.shape[1]):
+        if not pd.api.types.is_numeric_dtype(out.dtypes.iloc[column]):
+            out.isetitem(column, out.iloc[:, column].map(function))
+    return out
+
+
 def escape_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy of ``frame`` with every text cell and column name passed through :func:`escape_cell`.
 
@@ -114,12 +124,7 @@ def escape_frame(frame: pd.DataFrame) -> pd.DataFrame:
     pandas.DataFrame
         The same table; numeric columns are untouched (their dtype is kept).
     """
-    safe = frame.copy()
-    safe.columns = [escape_cell(c) for c in frame.columns]
-    for column in range(safe.shape[1]):
-        if not pd.api.types.is_numeric_dtype(safe.dtypes.iloc[column]):
-            safe.isetitem(column, safe.iloc[:, column].map(escape_cell))
-    return safe
+    return _map_text_cells(frame, escape_cell)
 
 
 def unescape_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -135,12 +140,7 @@ def unescape_frame(frame: pd.DataFrame) -> pd.DataFrame:
     pandas.DataFrame
         The values :func:`escape_frame` was given.
     """
-    plain = frame.copy()
-    plain.columns = [unescape_cell(c) for c in frame.columns]
-    for column in range(plain.shape[1]):
-        if not pd.api.types.is_numeric_dtype(plain.dtypes.iloc[column]):
-            plain.isetitem(column, plain.iloc[:, column].map(unescape_cell))
-    return plain
+    return _map_text_cells(frame, unescape_cell)
 
 
 def csv_text(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
